@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     influx_token: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    #: The API's relational store: a SQLAlchemy-style URL; empty means SQLite in the state directory.
+    api_db_url: str = ""
     #: Partitions of the ``readings`` topic: the ceiling on Faust worker parallelism.
     readings_partitions: int = 8
 

@@ -125,7 +125,7 @@ def _int(doc: dict[str, Any], key: str, low: int, high: int) -> int:
     return value
 
 
-def decode_frame(payload: bytes, max_bytes: int = MAX_FRAME_BYTES) -> Frame:
+def decode_frame(payload: bytes | bytearray, max_bytes: int = MAX_FRAME_BYTES) -> Frame:
     """Parse and validate a frame, raising :class:`FrameError` with a reason code.
 
     Reasons: ``oversize``, ``not_json``, ``nan``, ``not_object``,

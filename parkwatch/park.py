@@ -1,0 +1,200 @@
+"""A whole local park as processes: simulator, edge agents, bridge, Faust worker and API.
+
+The demo and the end-to-end tests both drive the pipeline through this one
+supervisor, so what the tests check is what the demo shows. Each component
+runs as its own ``parkwatch`` subprocess (exactly as an operator would start
+it), logs to ``<workdir>/<name>.log`` and inherits the ``PARKWATCH_*``
+environment, so all of them talk to the same stack.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from parkwatch.errors import ParkwatchError
+from parkwatch.influxql import scalar
+from parkwatch.settings import Settings
+
+__all__ = ["Component", "LocalPark"]
+
+_SENT_LINE = re.compile(r"readings_sent=(\d+)")
+
+
+@dataclass
+class Component:
+    """One ``parkwatch`` subprocess."""
+
+    name: str
+    args: list[str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self, env: dict[str, str]) -> None:
+        log = open(self.log_path, "wb")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "parkwatch", *self.args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            # Own session: Ctrl-C in the demo's terminal reaches the supervisor only, which
+            # then stops the components in order (field first, so the pipeline can drain).
+            start_new_session=True,
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """SIGTERM, wait for a clean exit, SIGKILL if it hangs; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+class LocalPark:
+    """Start, watch and stop the park's components against one stack."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        workdir: Path,
+        gateway_configs: list[Path],
+        injections: list[str] = [],  # noqa: B006 - never mutated
+        seed: int = 1,
+    ) -> None:
+        self.settings = settings
+        self.workdir = workdir
+        self.gateway_configs = gateway_configs
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.truth_log = workdir / "ground_truth.jsonl"
+        sim_args = ["simulate", "--seed", str(seed), "--truth-log", str(self.truth_log)]
+        for cfg in gateway_configs:
+            sim_args += ["--gateway-config", str(cfg)]
+        for spec in injections:
+            sim_args += ["--inject", spec]
+        self.backend = [
+            self._component("api", ["api"]),
+            self._component("worker", ["processor", "worker"]),
+            self._component("bridge", ["bridge"]),
+        ]
+        self.simulator = self._component("simulator", sim_args)
+        self.edges = [
+            self._component(f"edge-{cfg.stem}", ["edge", "run", "--config", str(cfg)])
+            for cfg in gateway_configs
+        ]
+
+    def _component(self, name: str, args: list[str]) -> Component:
+        return Component(name, args, self.workdir / f"{name}.log")
+
+    @property
+    def components(self) -> list[Component]:
+        return [*self.backend, self.simulator, *self.edges]
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PARKWATCH_STATE_DIR"] = str(self.settings.state_dir.resolve())
+        return env
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        """Backend first (API healthy), then simulator and edge agents."""
+        env = self._env()
+        for comp in self.backend:
+            comp.start(env)
+        self._wait_api(timeout_s)
+        self.simulator.start(env)
+        time.sleep(1.0)  # the Modbus servers listen before the first poll
+        for comp in self.edges:
+            comp.start(env)
+
+    def _wait_api(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if httpx.get(f"{self.settings.api_url}/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise ParkwatchError(f"API not healthy after {timeout_s:.0f}s:\n{self.backend[0].log_tail()}")
+
+    def check_alive(self) -> None:
+        """Raise with the log tail if a started component died."""
+        for comp in self.components:
+            if comp.proc is not None and not comp.alive and comp.proc.returncode != 0:
+                raise ParkwatchError(
+                    f"{comp.name} exited with {comp.proc.returncode}; log {comp.log_path}:\n{comp.log_tail()}"
+                )
+
+    def stop_field(self) -> int:
+        """Stop edge agents (they flush and wait for acks) and the simulator.
+
+        Returns the readings the agents had acknowledged by the broker: what was sent.
+        """
+        sent = 0
+        for comp in self.edges:
+            code = comp.stop()
+            matches = _SENT_LINE.findall(comp.log_tail(100_000))
+            if code != 0 or not matches:
+                raise ParkwatchError(f"{comp.name} did not stop cleanly ({code}):\n{comp.log_tail()}")
+            sent += int(matches[-1])
+        self.simulator.stop()
+        return sent
+
+    def readings_stored(self, since_ms: int) -> int:
+        """Readings in InfluxDB with event time since ``since_ms``."""
+        return int(scalar(self.settings, f"SELECT count(quality) FROM reading WHERE time >= {since_ms}ms"))
+
+    def wait_stored(self, expected: int, since_ms: int, timeout_s: float = 60.0) -> int:
+        """Wait until ``expected`` readings are stored (or the time is up); returns the count."""
+        deadline = time.monotonic() + timeout_s
+        stored = self.readings_stored(since_ms)
+        while stored < expected and time.monotonic() < deadline:
+            time.sleep(0.5)
+            stored = self.readings_stored(since_ms)
+        return stored
+
+    def alerts(self, since_ms: int) -> list[dict[str, object]]:
+        """Alerts the API lists that started since ``since_ms`` (every page)."""
+        items: list[dict[str, object]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, str | int] = {"since_ms": since_ms, "limit": 500}
+            if cursor:
+                params["cursor"] = cursor
+            resp = httpx.get(f"{self.settings.api_url}/api/v1/alerts", params=params, timeout=5.0)
+            resp.raise_for_status()
+            body = resp.json()
+            items.extend(body["items"])
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return items
+
+    def stop(self) -> None:
+        """Stop everything still running, field first, backend last."""
+        for comp in reversed(self.components):
+            comp.stop()

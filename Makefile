@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy parkwatch edge_agent stream_processor cloud_api field_sim bench
+	$(VENV)/bin/mypy parkwatch edge_agent stream_processor cloud_api field_sim dashboards bench
 
 test: install lint typecheck
 	$(PY) -m pytest

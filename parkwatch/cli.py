@@ -25,6 +25,7 @@ _LAZY_COMMANDS = {
     "processor": "stream_processor.cli:processor",
     "api": "cloud_api.cli:api",
     "demo": "parkwatch.demo:demo",
+    "dashboards": "dashboards.cli:dashboards",
 }
 
 

@@ -1,0 +1,200 @@
+"""The SQLite store's contract: upsert by newest ``updated_ms``, idempotent history, pages, positions."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from cloud_api.sqlite_store import SqliteAlertStore
+from cloud_api.store import AlertQuery, StoreError, store_for
+from parkwatch.errors import ConfigError
+from parkwatch.settings import Settings
+from parkwatch.wire.alerts import AlertEvent
+
+BASE = AlertEvent(
+    id="a1",
+    state="open",
+    kind="anomaly",
+    rule="anomaly_score",
+    severity="warning",
+    site="north",
+    gateway="gw-01",
+    device="gas-01",
+    point="ch4",
+    started_ms=1_000,
+    updated_ms=1_000,
+    value=87.1,
+    score=0.99,
+    expected_low=10.0,
+    expected_high=15.0,
+    message="ch4 = 87.1",
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteAlertStore]:
+    s = SqliteAlertStore(tmp_path / "api.sqlite")
+    s.open()
+    yield s
+    s.close()
+
+
+def test_newest_updated_ms_wins_whatever_the_arrival_order(store: SqliteAlertStore) -> None:
+    resolved = replace(BASE, state="resolved", updated_ms=2_000)
+    result = store.apply([resolved, BASE], {})
+    assert (result.recorded, result.stale) == (2, 1)
+    found = store.get("a1")
+    assert found is not None
+    assert found.alert == resolved
+    assert [(h.state, h.updated_ms) for h in found.history] == [("open", 1_000), ("resolved", 2_000)]
+
+
+def test_redelivered_event_changes_nothing(store: SqliteAlertStore) -> None:
+    store.apply([BASE], {("alerts", 0): 1})
+    result = store.apply([BASE, BASE], {("alerts", 0): 3})
+    assert (result.recorded, result.duplicates) == (0, 2)
+    found = store.get("a1")
+    assert found is not None and len(found.history) == 1
+    assert store.query(AlertQuery()).total == 1
+
+
+def test_positions_only_move_forward_and_survive_reopening(tmp_path: Path) -> None:
+    s = SqliteAlertStore(tmp_path / "api.sqlite")
+    s.open()
+    s.apply([], {("alerts", 0): 5, ("alerts", 1): 2, ("other", 0): 9})
+    s.apply([], {("alerts", 0): 3})
+    s.close()
+    s.open()
+    assert s.positions("alerts") == {0: 5, 1: 2}
+    s.close()
+
+
+def test_file_is_in_wal_mode(store: SqliteAlertStore, tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "api.sqlite") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "api.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="schema version 99"):
+        SqliteAlertStore(path).open()
+
+
+def test_calls_before_open_raise_store_error() -> None:
+    with pytest.raises(StoreError, match="not open"):
+        SqliteAlertStore(":memory:").query(AlertQuery())
+
+
+def _alerts(n: int) -> list[AlertEvent]:
+    # Two alerts share each started_ms, so pages must break ties by id.
+    return [
+        replace(
+            BASE,
+            id=f"a{i:02d}",
+            started_ms=1_000 + (i // 2),
+            updated_ms=1_000 + (i // 2),
+            device=f"dev-{i % 3}",
+            severity="critical" if i % 4 == 0 else "warning",
+            state="resolved" if i % 5 == 0 else "open",
+        )
+        for i in range(n)
+    ]
+
+
+def test_pages_cover_every_match_once_newest_first(store: SqliteAlertStore) -> None:
+    events = _alerts(11)
+    store.apply(events, {})
+    expected = [e.id for e in sorted(events, key=lambda e: (e.started_ms, e.id), reverse=True)]
+    seen: list[str] = []
+    after = None
+    while True:
+        page = store.query(AlertQuery(limit=4, after=after))
+        assert page.total == 11
+        seen += [e.id for e in page.items]
+        if page.next_after is None:
+            break
+        after = page.next_after
+    assert seen == expected
+
+
+def test_pages_are_stable_while_alerts_are_updated(store: SqliteAlertStore) -> None:
+    events = _alerts(6)
+    store.apply(events, {})
+    first = store.query(AlertQuery(limit=3))
+    store.apply([replace(events[0], state="resolved", updated_ms=9_999)], {})
+    second = store.query(AlertQuery(limit=3, after=first.next_after))
+    assert {e.id for e in first.items} | {e.id for e in second.items} == {e.id for e in events}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (AlertQuery(device="dev-1"), ["a07", "a04", "a01"]),
+        (AlertQuery(states=("resolved",)), ["a05", "a00"]),
+        (AlertQuery(severities=("critical",), states=("open",)), ["a08", "a04"]),
+        (AlertQuery(states=("resolved", "open"), since_ms=1_003, until_ms=1_004), ["a07", "a06"]),
+        (AlertQuery(site="south"), []),
+    ],
+)
+def test_filters_combine(store: SqliteAlertStore, query: AlertQuery, expected: list[str]) -> None:
+    store.apply(_alerts(9), {})
+    page = store.query(query)
+    assert [e.id for e in page.items] == expected
+    assert page.total == len(expected)
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("", "state/api.sqlite"),
+        ("sqlite:///relative/api.db", "relative/api.db"),
+        ("sqlite:////abs/api.db", "/abs/api.db"),
+        ("sqlite:///:memory:", ":memory:"),
+    ],
+)
+def test_store_for_understands_sqlite_urls(url: str, path: str) -> None:
+    store = store_for(Settings(api_db_url=url, state_dir=Path("state")))
+    assert isinstance(store, SqliteAlertStore)
+    assert str(store.path) == path
+
+
+@pytest.mark.parametrize("url", ["postgresql://db/pw", "sqlite:relative", "sqlite://", "api.sqlite"])
+def test_store_for_rejects_other_urls(url: str) -> None:
+    with pytest.raises(ConfigError, match="api_db_url"):
+        store_for(Settings(api_db_url=url))
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_close_waits_for_calls_in_flight(tmp_path: Path, where: str) -> None:
+    # Closing a sqlite3 connection while another thread uses it crashes the
+    # interpreter; the app's shutdown can close the store while a consumer
+    # thread is still applying a batch.
+    s = SqliteAlertStore(tmp_path / "api.sqlite" if where == "file" else ":memory:")
+    s.open()
+    s.apply(_alerts(50), {})
+    outcomes: list[str] = []
+
+    def hammer() -> None:
+        for i in range(200):
+            try:
+                s.query(AlertQuery(limit=50))
+                s.apply([replace(BASE, id=f"h{threading.get_ident()}-{i}")], {})
+            except StoreError:
+                outcomes.append("closed")
+                return
+        outcomes.append("done")
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    s.close()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(outcomes) == 4

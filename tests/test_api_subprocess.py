@@ -1,0 +1,123 @@
+"""``parkwatch api`` as the demo runs it: a real process on ``PARKWATCH_API_PORT``.
+
+Events produced to Kafka show up over HTTP within seconds, and SIGTERM shuts
+the process down gracefully with exit status 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from parkwatch.settings import Settings
+from parkwatch.wire.alerts import AlertEvent, alert_id
+from parkwatch.wire.topics import KAFKA_ALERTS
+from tests.test_api_alerts import ensure_alerts_topic
+
+pytestmark = pytest.mark.services
+
+T0 = 1_764_189_600_000
+
+
+def _wait_for(check: Any, timeout_s: float, what: str, proc: subprocess.Popen[bytes], log: Path) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"parkwatch api exited with {proc.returncode} before {what}:\n{log.read_text()}")
+        try:
+            result = check()
+        except httpx.TransportError:
+            result = None
+        if result:
+            return result
+        time.sleep(0.2)
+    pytest.fail(f"{what}: not within {timeout_s} s\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def api_process(stack: Settings, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    log = tmp_path / "api.log"
+    env = {**os.environ, "PARKWATCH_API_DB_URL": f"sqlite:///{tmp_path / 'api.sqlite'}"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "parkwatch", "api"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        yield proc, log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _produce(settings: Settings, *events: AlertEvent) -> None:
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for event in events:
+                await producer.send_and_wait(KAFKA_ALERTS, event.encode(), key=event.id.encode())
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+
+
+def test_events_appear_over_http_and_sigterm_exits_cleanly(
+    stack: Settings, api_process: tuple[subprocess.Popen[bytes], Path]
+) -> None:
+    proc, log = api_process
+    asyncio.run(ensure_alerts_topic(stack))
+    site = f"t-{uuid.uuid4().hex[:10]}"
+    event = AlertEvent(
+        id=alert_id(site, "gw-01", "gas-01", "ch4", "anomaly_score", T0),
+        state="open",
+        kind="anomaly",
+        rule="anomaly_score",
+        severity="critical",
+        site=site,
+        gateway="gw-01",
+        device="gas-01",
+        point="ch4",
+        started_ms=T0,
+        updated_ms=T0,
+        value=87.1,
+        score=0.998,
+        expected_low=10.2,
+        expected_high=14.9,
+        message="ch4 = 87.1, expected 10.2..14.9",
+    )
+    with httpx.Client(base_url=stack.api_url, timeout=5.0) as client:
+
+        def connected() -> bool:
+            return bool(client.get("/healthz").json()["consumer"]["connected"])
+
+        _wait_for(connected, 40.0, "consumer connected", proc, log)
+        _produce(stack, event)
+
+        def listed() -> list[dict[str, Any]] | None:
+            items: list[dict[str, Any]] = client.get("/api/v1/alerts", params={"site": site}).json()["items"]
+            return items or None
+
+        items = _wait_for(listed, 10.0, "event listed", proc, log)
+        expected = json.loads(event.encode())
+        del expected["v"]
+        assert items == [expected]
+        assert client.get(f"/api/v1/alerts/{event.id}").json()["history"][0]["state"] == "open"
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0, log.read_text()
+    assert "Application shutdown complete" in log.read_text()

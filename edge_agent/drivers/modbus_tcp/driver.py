@@ -1,0 +1,131 @@
+"""Modbus TCP polled driver: reads a device's register map with the fewest requests.
+
+Called by the device's runner (see :mod:`edge_agent.drivers.base` for the
+contract). pymodbus errors are translated here, at the boundary:
+
+- no answer within the timeout → :class:`~parkwatch.errors.DeviceTimeout`
+- refused connection, reset, protocol mix-ups → :class:`~parkwatch.errors.DeviceError`
+- exception 0x0A/0x0B from a TCP-to-RTU gateway (path unavailable, target
+  did not respond) → :class:`~parkwatch.errors.DeviceTimeout`: the device
+  behind the gateway is as silent as a dead one
+- any other exception response (illegal address, device busy) for one block
+  → the points of that block are reported ``bad``; the other blocks stay good.
+
+After any raised error the connection is closed so the next poll starts with
+a fresh one (no stale transaction ids from a late answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from pymodbus import ExceptionResponse
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.constants import ExcCodes
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
+from edge_agent.drivers.base import DeviceConfig, ProfileLibrary
+from edge_agent.drivers.modbus_tcp.config import ModbusTcpConfig
+from edge_agent.drivers.modbus_tcp.decode import decode_point
+from edge_agent.drivers.modbus_tcp.read_plan import ReadBlock, plan_reads
+from edge_agent.drivers.registry import register
+from parkwatch.errors import DeviceError, DeviceTimeout
+from parkwatch.wire.frames import Reading
+
+__all__ = ["ModbusTcpDriver"]
+
+log = logging.getLogger(__name__)
+
+#: Exception codes by which a TCP-to-RTU gateway says the addressed unit did not answer.
+_GATEWAY_NO_ANSWER = frozenset({ExcCodes.GATEWAY_PATH_UNAVIABLE, ExcCodes.GATEWAY_NO_RESPONSE})
+
+
+@register("modbus_tcp", ModbusTcpConfig)
+class ModbusTcpDriver:
+    """Reads every point of one unit id on one Modbus TCP server."""
+
+    def __init__(self, config: DeviceConfig, profiles: ProfileLibrary) -> None:
+        if not isinstance(config, ModbusTcpConfig):
+            raise TypeError(f"ModbusTcpDriver needs a ModbusTcpConfig, got {type(config).__name__}")
+        self.config = config
+        self.profile = profiles[config.profile]
+        self.plan: list[ReadBlock] = plan_reads(self.profile.points, config.max_registers_per_read)
+        self._order = {p.name: i for i, p in enumerate(self.profile.points)}
+        self._client: AsyncModbusTcpClient | None = None
+
+    @property
+    def point_names(self) -> list[str]:
+        return [p.name for p in self.profile.points]
+
+    @property
+    def _where(self) -> str:
+        c = self.config
+        return f"device {c.id} ({c.host}:{c.port} unit {c.unit_id})"
+
+    async def read(self) -> list[Reading]:
+        ts_ms = time.time_ns() // 1_000_000
+        try:
+            client = await self._connect()
+            readings: list[Reading] = []
+            for block in self.plan:
+                readings.extend(await self._read_block(client, block, ts_ms))
+        except ModbusIOException as exc:
+            await self.close()
+            raise DeviceTimeout(f"{self._where}: no answer: {exc}") from exc
+        except (ConnectionException, ModbusException, OSError) as exc:
+            await self.close()
+            raise DeviceError(f"{self._where}: {exc}") from exc
+        except asyncio.CancelledError:
+            # The runner's timeout: a late answer must not be matched to the next request.
+            await self.close()
+            raise
+        readings.sort(key=lambda r: self._order[r.point])
+        return readings
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def _connect(self) -> AsyncModbusTcpClient:
+        if self._client is not None and self._client.connected:
+            return self._client
+        await self.close()
+        c = self.config
+        # reconnect_delay=0: no background reconnects; the runner decides when to try again.
+        client = AsyncModbusTcpClient(
+            c.host, port=c.port, timeout=c.timeout_s, retries=0, reconnect_delay=0, name=c.id
+        )
+        if not await client.connect():
+            client.close()
+            raise DeviceError(f"{self._where}: cannot connect")
+        self._client = client
+        return client
+
+    async def _read_block(self, client: AsyncModbusTcpClient, block: ReadBlock, ts_ms: int) -> list[Reading]:
+        unit = self.config.unit_id
+        if block.register_type == "holding":
+            response = await client.read_holding_registers(block.start, count=block.count, device_id=unit)
+        else:
+            response = await client.read_input_registers(block.start, count=block.count, device_id=unit)
+        if isinstance(response, ExceptionResponse) and response.exception_code in _GATEWAY_NO_ANSWER:
+            code = response.exception_code
+            raise DeviceTimeout(f"{self._where}: gateway reports no answer (exception {code})")
+        if response.isError() or len(response.registers) < block.count:
+            log.warning(
+                "%s: %s registers %d+%d: %s",
+                self._where,
+                block.register_type,
+                block.start,
+                block.count,
+                response,
+            )
+            return [Reading(p.name, ts_ms, None, "bad") for p in block.points]
+        registers = list(response.registers)
+        out: list[Reading] = []
+        for point in block.points:
+            value = decode_point(point, block.registers_of(point, registers))
+            out.append(Reading(point.name, ts_ms, value, "good" if value is not None else "bad"))
+        return out

@@ -11,7 +11,7 @@ import click
 
 from edge_agent.agent import AgentResult, EdgeAgent
 from edge_agent.config import load_gateway
-from edge_agent.durations import parse_duration
+from parkwatch.durations import parse_duration
 
 __all__ = ["edge"]
 

@@ -37,8 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edge_agent.drivers import known_drivers
 from edge_agent.drivers.base import DeviceConfig
 from edge_agent.drivers.registry import config_models
-from edge_agent.durations import Duration
 from edge_agent.register_map import DeviceProfile
+from parkwatch.durations import Duration
 from parkwatch.errors import ConfigError
 from parkwatch.wire.topics import ID_PATTERN
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final, Literal, cast, get_args
 
-from edge_agent.durations import parse_duration
+from parkwatch.durations import parse_duration
 from parkwatch.errors import ConfigError
 
 __all__ = ["AnomalyKind", "Anomaly", "ScheduledAnomaly", "parse_inject", "schedule", "TruthLog"]

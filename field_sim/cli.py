@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 
 from edge_agent.config import load_gateway
-from edge_agent.durations import parse_duration
 from field_sim.anomalies import Anomaly, parse_inject
 from field_sim.simulator import FieldSimulator
+from parkwatch.durations import parse_duration
 from parkwatch.errors import ConfigError
 
 __all__ = ["simulate"]

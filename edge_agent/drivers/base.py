@@ -22,8 +22,8 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge_agent.durations import Duration
 from edge_agent.register_map import DeviceProfile
+from parkwatch.durations import Duration
 from parkwatch.wire.frames import Reading
 from parkwatch.wire.topics import ID_PATTERN
 

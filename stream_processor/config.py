@@ -1,0 +1,106 @@
+"""Processor configuration (``parkwatch processor worker --config FILE``).
+
+The schema is the only place that holds defaults. Everything is validated
+before the worker connects anywhere: an unknown detector name or bad detector
+parameters fail here, listing the known detectors.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from parkwatch.durations import Duration
+from parkwatch.errors import ConfigError
+from stream_processor.detectors import DetectorBase, create_detector, detector_class
+from stream_processor.sink.config import SinkConfig
+
+__all__ = ["DetectorConfig", "AlertConfig", "KafkaTuning", "ProcessorConfig"]
+
+
+class DetectorConfig(BaseModel):
+    """Which detector every point gets, and its constructor arguments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "ewma_zscore"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        try:
+            detector_class(name)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return name
+
+    @model_validator(mode="after")
+    def _buildable(self) -> Self:
+        try:
+            create_detector(self.name, self.params)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def create(self) -> DetectorBase:
+        """A new, unlearned detector for one point."""
+        return create_detector(self.name, self.params)
+
+
+class AlertConfig(BaseModel):
+    """The ``anomaly_score`` rule: when a point's alert opens and when it resolves.
+
+    An alert opens at the first reading scoring ``>= open_score`` (critical from
+    ``critical_score``) and resolves after ``clear_after`` consecutive scored
+    readings below ``clear_score``; readings in between neither open nor count
+    as normal (hysteresis against chattering).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    open_score: float = Field(default=0.9, gt=0.0, le=1.0)
+    critical_score: float = Field(default=0.99, gt=0.0, le=1.0)
+    clear_score: float = Field(default=0.5, gt=0.0, le=1.0)
+    clear_after: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not self.clear_score <= self.open_score <= self.critical_score:
+            raise ValueError("need clear_score <= open_score <= critical_score")
+        return self
+
+
+class KafkaTuning(BaseModel):
+    """Consumer-group timing; short values make joins and rebalances take seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    session_timeout_s: Duration = Field(default=10.0, alias="session_timeout")
+    heartbeat_interval_s: Duration = Field(default=1.0, alias="heartbeat_interval")
+    rebalance_timeout_s: Duration = Field(default=10.0, alias="rebalance_timeout")
+    commit_interval_s: Duration = Field(default=1.0, alias="commit_interval")
+    #: Where a new consumer group starts: everything still in the topic.
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+
+
+class ProcessorConfig(BaseModel):
+    """Everything the Faust worker needs besides the service endpoints (those are Settings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    alerts: AlertConfig = Field(default_factory=AlertConfig)
+    sink: SinkConfig = Field(default_factory=SinkConfig)
+    kafka: KafkaTuning = Field(default_factory=KafkaTuning)
+    #: A point with at least this many good readings in one record is scored with the
+    #: detector's batch method; fewer go through the scalar loop, which is faster for
+    #: short runs (measured break-even of ewma_zscore: 100-200 readings).
+    vector_min_readings: int = Field(default=256, ge=1)
+    #: A device's state goes to the table's changelog at most this often (and whenever an
+    #: alert opens or resolves).
+    #: Longer means less changelog traffic and pickling; a worker taking over a partition
+    #: resumes from a model at most this old.
+    state_save_interval_s: Duration = Field(default=2.0, alias="state_save_interval")
+    stats_interval_s: Duration = Field(default=10.0, alias="stats_interval")

@@ -1,0 +1,44 @@
+"""Per-device processing state, the value type of the detector-state table.
+
+One :class:`DeviceState` per device key (the ``readings`` record key), so it
+lives in the same partition as the device's records. It is pickled into the
+table's changelog after every record; keep it small and free of references to
+anything outside itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from parkwatch.wire.alerts import Severity
+from stream_processor.detectors import DetectorBase
+
+__all__ = ["OpenAlert", "PointState", "DeviceState"]
+
+
+@dataclass(slots=True)
+class OpenAlert:
+    """The point's one open ``anomaly_score`` alert."""
+
+    id: str
+    started_ms: int
+    severity: Severity
+    #: Consecutive scored readings below the clear score so far.
+    normal_streak: int = 0
+
+
+@dataclass(slots=True)
+class PointState:
+    """A point's detector, the event time of its last scored reading, and its open alert."""
+
+    detector: DetectorBase
+    #: Readings at or before this time are stored but not scored again (replays, duplicates).
+    last_scored_ms: int = -1
+    alert: OpenAlert | None = None
+
+
+@dataclass(slots=True)
+class DeviceState:
+    """Everything the processor remembers about one device, by point id."""
+
+    points: dict[str, PointState] = field(default_factory=dict)

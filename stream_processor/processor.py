@@ -1,0 +1,66 @@
+"""Wire the worker together: App, topics, table, sink, scorer and agent.
+
+The InfluxDB sink is a dependency of the App (a :class:`mode.Service`), added
+before the App starts, so it starts before the agents and stops after them:
+on SIGTERM the agent stops taking records, then the sink flushes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+import mode
+from faust.types import TableT
+
+from parkwatch.settings import Settings
+from stream_processor.agents import register_agents
+from stream_processor.app import build_app
+from stream_processor.config import ProcessorConfig
+from stream_processor.processor_stats import ProcessorStats
+from stream_processor.scoring import RecordScorer
+from stream_processor.sink import InfluxSink
+from stream_processor.tables import declare_detector_table
+from stream_processor.topics import ProcessorTopics, declare_topics
+
+__all__ = ["Processor", "SinkService", "build_processor"]
+
+
+class SinkService(mode.Service):
+    """Starts and stops an :class:`InfluxSink` with the App."""
+
+    def __init__(self, sink: InfluxSink, **kwargs: object) -> None:
+        self.sink = sink
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+
+    async def on_start(self) -> None:
+        await self.sink.start()
+
+    async def on_stop(self) -> None:
+        await self.sink.stop()
+
+
+@dataclass
+class Processor:
+    """The parts of one worker, kept for tests and benchmarks to inspect."""
+
+    app: faust.App
+    topics: ProcessorTopics
+    table: TableT
+    sink: InfluxSink
+    scorer: RecordScorer
+    stats: ProcessorStats
+
+
+def build_processor(settings: Settings, config: ProcessorConfig, *, web_port: int | None = None) -> Processor:
+    """Everything a worker runs, assembled but not started."""
+    app = build_app(settings, config, web_port=web_port)
+    topics = declare_topics(app, settings)
+    table = declare_detector_table(app, settings)
+    sink = InfluxSink(settings, config.sink)
+    scorer = RecordScorer(config)
+    stats = ProcessorStats()
+    app.add_dependency(SinkService(sink))
+    register_agents(app, topics, table, scorer, sink, stats,
+                    state_save_interval_s=config.state_save_interval_s)
+    return Processor(app, topics, table, sink, scorer, stats)

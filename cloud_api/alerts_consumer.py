@@ -45,7 +45,6 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from cloud_api.alert_decode import decode_alert_event
 from cloud_api.store import AlertStore, PartitionKey, StoreError
 from parkwatch.errors import FrameError
 from parkwatch.wire.alerts import AlertEvent
@@ -235,7 +234,7 @@ class AlertsConsumer:
         for tp, records in batch.items():
             for record in records:
                 try:
-                    events.append(decode_alert_event(record.value))
+                    events.append(AlertEvent.decode(record.value))
                 except FrameError as exc:
                     malformed += 1
                     log.warning(

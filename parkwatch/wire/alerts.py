@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
-from typing import Final, Literal
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Final, Literal, get_args
+
+from parkwatch.errors import FrameError
 
 __all__ = ["ALERT_VERSION", "AlertState", "Severity", "AlertEvent", "alert_id"]
 
@@ -61,8 +64,67 @@ class AlertEvent:
         return json.dumps({"v": ALERT_VERSION, **asdict(self)}, allow_nan=False).encode()
 
     @classmethod
-    def decode(cls, data: bytes) -> AlertEvent:
-        doc = json.loads(data)
+    def decode(cls, data: bytes | None) -> AlertEvent:
+        """Parse and check an event; every way it can be wrong is one :class:`FrameError`.
+
+        Reasons: ``empty``, ``not_json``, ``bad_version``, ``bad_fields``
+        (not an object, missing or unknown fields) and ``bad_value`` (a type,
+        state or severity outside the contract, NaN, or an integer a 64-bit
+        column cannot hold), so a consumer can count it and go on.
+
+        >>> AlertEvent.decode(b"not json")
+        Traceback (most recent call last):
+        ...
+        parkwatch.errors.FrameError: not_json: Expecting value: line 1 column 1 (char 0)
+        """
+        if not data:
+            raise FrameError("empty", "record has no value")
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FrameError("not_json", str(exc)) from exc
+        if not isinstance(doc, dict):
+            raise FrameError("bad_fields", f"event is a {type(doc).__name__}, not an object")
         if doc.pop("v", None) != ALERT_VERSION:
-            raise ValueError("unknown alert event version")
-        return cls(**doc)
+            raise FrameError("bad_version", f"this reader knows alert event version {ALERT_VERSION}")
+        try:
+            event = cls(**doc)
+        except TypeError as exc:
+            raise FrameError("bad_fields", str(exc)) from exc
+        event._check()
+        return event
+
+    def _check(self) -> None:
+        for name in _STR_FIELDS:
+            if not isinstance(getattr(self, name), str):
+                raise FrameError("bad_value", f"{name} must be a string")
+        if not self.id:
+            raise FrameError("bad_value", "id must not be empty")
+        if self.state not in _STATES:
+            raise FrameError("bad_value", f"state {self.state!r} is not one of {sorted(_STATES)}")
+        if self.severity not in _SEVERITIES:
+            raise FrameError("bad_value", f"severity {self.severity!r} is not one of {sorted(_SEVERITIES)}")
+        for name in _INT_FIELDS:
+            value = getattr(self, name)
+            if type(value) is not int or not 0 <= value <= _MAX_INT:
+                raise FrameError("bad_value", f"{name} must be a non-negative 64-bit integer, got {value!r}")
+        for name in _FLOAT_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            # json.loads accepts NaN and Infinity, which JSON responses cannot carry, and
+            # integers of any size, which a database column cannot.
+            finite_float = type(value) is float and math.isfinite(value)
+            if not (finite_float or (type(value) is int and abs(value) <= _MAX_INT)):
+                raise FrameError("bad_value", f"{name} must be a finite number or null, got {value!r}")
+
+
+_STATES: Final = frozenset(get_args(AlertState))
+_SEVERITIES: Final = frozenset(get_args(Severity))
+_INT_FIELDS: Final = ("started_ms", "updated_ms")
+_FLOAT_FIELDS: Final = ("value", "score", "expected_low", "expected_high")
+#: SQLite and PostgreSQL BIGINT both stop at a signed 64-bit integer.
+_MAX_INT: Final = 2**63 - 1
+_STR_FIELDS: Final = tuple(
+    f.name for f in fields(AlertEvent) if f.name not in _INT_FIELDS and f.name not in _FLOAT_FIELDS
+)

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from cloud_api.alert_decode import decode_alert_event
 from parkwatch.errors import FrameError
 from parkwatch.wire.alerts import AlertEvent
 
@@ -22,7 +21,7 @@ def _with(**changes: object) -> bytes:
 
 
 def test_valid_event_round_trips() -> None:
-    assert decode_alert_event(GOOD.encode()) == GOOD
+    assert AlertEvent.decode(GOOD.encode()) == GOOD
 
 
 @pytest.mark.parametrize(
@@ -55,5 +54,5 @@ def test_valid_event_round_trips() -> None:
 )
 def test_malformed_record_is_one_frame_error(data: bytes | None, reason: str) -> None:
     with pytest.raises(FrameError) as caught:
-        decode_alert_event(data)
+        AlertEvent.decode(data)
     assert caught.value.reason == reason

@@ -104,7 +104,7 @@ class _View:
         )
         bar = ProgressBar(total=self.duration_s or 1, completed=min(elapsed, self.duration_s or 0), width=60)
         stats = Table(show_header=True, header_style="bold", box=None)
-        for col in ("readings published", "stored in InfluxDB", "readings/s", "anomalous readings", "alerts"):
+        for col in ("published", "stored", "readings/s", "anomalous", "alerts"):
             stats.add_column(col, justify="right")
         stats.add_row(
             f"{self.published:,}",

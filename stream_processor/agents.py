@@ -17,6 +17,8 @@ counted, and the loop goes on: one bad record never stops the others.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterable
 
@@ -27,7 +29,7 @@ from parkwatch.wire.records import decode_device_record
 from stream_processor.device_state import DeviceState
 from stream_processor.processor_stats import ProcessorStats
 from stream_processor.scoring import RecordScorer
-from stream_processor.sink import InfluxSink
+from stream_processor.sink import InfluxSink, pipeline_line
 from stream_processor.topics import ProcessorTopics
 
 __all__ = ["register_agents"]
@@ -87,6 +89,15 @@ def register_agents(
                     log.info("alert %s %s", alert.state, alert.id)
             await sink.write(result.lines)
 
+    instance = f"{socket.gethostname()}-{os.getpid()}"
+
     @app.timer(interval=scorer.config.stats_interval_s)
     async def log_stats() -> None:
         log.info("processor stats %s sink %s", stats.snapshot(), sink.stats.snapshot())
+        counters = {
+            "readings_in": stats.readings,
+            "records_failed": stats.records_failed,
+            "alerts_opened": stats.alerts_opened,
+            "sink_lines_pending": sink.pending_lines,
+        }
+        await sink.write([pipeline_line("processor", instance, counters, int(time.time() * 1000))])

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from parkwatch.demo import DEMO_GATEWAYS
+from parkwatch.influxql import influxql
 from parkwatch.park import LocalPark
 from parkwatch.settings import Settings
 from parkwatch.testing import free_port
@@ -63,3 +64,9 @@ def test_spike_becomes_an_alert_and_every_reading_is_stored(stack: Settings, tmp
     assert truth[0]["start_ms"] <= alert["started_ms"] <= truth[0]["end_ms"] + 2000
     assert sent > 0
     assert stored == sent
+    # Both stream components reported their health for the pipeline dashboard.
+    query = f"SELECT last(readings_in) FROM pipeline WHERE time >= {since_ms}ms GROUP BY component"
+    health = influxql(stack, query)
+    reported = {s["tags"]["component"]: s["values"][0][1] for s in health}
+    assert set(reported) == {"bridge", "processor"}
+    assert all(n > 0 for n in reported.values())

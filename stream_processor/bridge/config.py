@@ -42,6 +42,9 @@ class BridgeConfig(BaseModel):
     #: Messages forwarded per round (one round = produce all, wait for all acks).
     max_round_messages: int = Field(default=2_000, gt=0)
     stats_interval_s: Duration = Field(default=5.0, alias="stats_interval")
+    #: Where the bridge reports its own health every stats interval: the ``pipeline``
+    #: measurement in InfluxDB (what the pipeline-health dashboard reads), or nowhere.
+    health_report: Literal["influxdb", "off"] = "influxdb"
     #: On SIGTERM, how long to keep retrying undelivered records before giving up (logged).
     shutdown_timeout_s: Duration = Field(default=10.0, alias="shutdown_timeout")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Final
 
 from aiokafka import AIOKafkaProducer
@@ -32,6 +33,7 @@ from stream_processor.bridge.inbox import Inbox
 from stream_processor.bridge.mqtt_source import InboundMessage, MqttSource
 from stream_processor.bridge.routing import OutgoingRecord, route_message
 from stream_processor.kafka_topics import ensure_topics
+from stream_processor.sink import InfluxSink, SinkConfig, pipeline_line
 
 __all__ = ["Bridge"]
 
@@ -100,7 +102,10 @@ class Bridge:
         inbox: Inbox[InboundMessage] = Inbox(loop, self.config.max_pending_messages)
         source = self._source = MqttSource(self.settings, self.config, inbox)
         source.start()
-        stats = asyncio.create_task(self._log_stats())
+        health = InfluxSink(self.settings, SinkConfig()) if self.config.health_report == "influxdb" else None
+        if health is not None:
+            await health.start()
+        stats = asyncio.create_task(self._log_stats(health))
         stopper = asyncio.create_task(self._stop_when(stop, source, inbox))
         try:
             while batch := await inbox.take(self.config.max_round_messages):
@@ -111,6 +116,9 @@ class Bridge:
             await stopper
             stats.cancel()
             await producer.stop()  # flushes whatever linger still holds
+            if health is not None:
+                await self._report(health)
+                await health.stop()
             log.info("bridge stopped: %s", json.dumps(self.counters.snapshot()))
         return self.counters
 
@@ -124,11 +132,20 @@ class Bridge:
         await asyncio.to_thread(source.stop)
         inbox.close()
 
-    async def _log_stats(self) -> None:
+    async def _log_stats(self, health: InfluxSink | None) -> None:
         while True:
             await asyncio.sleep(self.config.stats_interval_s)
             log.info("bridge stats %s", json.dumps(self.counters.snapshot()))
             self._warned.clear()
+            if health is not None:
+                await self._report(health)
+
+    async def _report(self, health: InfluxSink) -> None:
+        c = self.counters
+        counters = {"frames_in": c.frames_in, "readings_in": c.readings_out, "deadletter": c.deadletter_out,
+                    "produce_lost": c.produce_lost}
+        now_ms = int(time.time() * 1000)
+        await health.write([pipeline_line("bridge", self.config.client_id, counters, now_ms)])
 
     async def _forward(self, producer: AIOKafkaProducer, batch: list[InboundMessage]) -> None:
         """Route and produce one round; returns once every record is acked or given up."""

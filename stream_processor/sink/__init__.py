@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from stream_processor.sink.config import SinkConfig
-from stream_processor.sink.line_protocol import alert_line, encode_line, reading_line, reading_prefix
+from stream_processor.sink.line_protocol import (
+    alert_line,
+    encode_line,
+    pipeline_line,
+    reading_line,
+    reading_prefix,
+)
 from stream_processor.sink.transport import WriteFailed, WriteTransport, transport_for
 from stream_processor.sink.writer import InfluxSink, SinkStats
 
@@ -15,6 +21,7 @@ __all__ = [
     "WriteTransport",
     "alert_line",
     "encode_line",
+    "pipeline_line",
     "reading_line",
     "reading_prefix",
     "transport_for",

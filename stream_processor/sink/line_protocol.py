@@ -42,11 +42,13 @@ __all__ = [
     "reading_line",
     "alert_line",
     "reading_lines",
+    "pipeline_line",
 ]
 
 READING: Final = "reading"
 _QUALITY_FIELDS: Final = {q: f'quality="{q}"' for q in QUALITIES}
 ALERT: Final = "alert"
+PIPELINE: Final = "pipeline"
 
 _TAG_ESCAPES: Final = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _MEASUREMENT_ESCAPES: Final = str.maketrans({",": r"\,", " ": r"\ "})
@@ -174,3 +176,16 @@ def reading_lines(record: DeviceRecord, scores: Iterable[float | None]) -> list[
         reading_line(prefix, escape_tag(r.point), r.ts_ms, r.value, r.quality, s)
         for r, s in zip(record.readings, scores, strict=True)
     ]
+
+
+def pipeline_line(component: str, instance: str, counters: Mapping[str, int], ts_ms: int) -> str:
+    """A component's health point (``dashboards/README.md``: the ``pipeline`` measurement).
+
+    Counters are integer fields (``i``), so InfluxDB keeps one field type however they grow.
+
+    >>> pipeline_line("bridge", "b-1", {"readings_in": 12, "deadletter": 0}, 1700000000000)
+    'pipeline,component=bridge,instance=b-1 readings_in=12i,deadletter=0i 1700000000000'
+    """
+    fields = ",".join(f"{escape_tag(k)}={int(v)}i" for k, v in counters.items())
+    tags = f"component={escape_tag(component)},instance={escape_tag(instance)}"
+    return f"{PIPELINE},{tags} {fields} {int(ts_ms)}"

@@ -10,6 +10,11 @@ byte order) and how raw counts become engineering units
 (``value = raw * scale + offset``). The optional ``signal`` block is a hint
 for the field simulator only; the edge agent never reads it.
 
+Coils and discrete inputs (``register: coil`` / ``discrete_input``, read
+with function codes 1 and 2) hold one bit per address; their points are
+``type: bool`` and report 0.0 or 1.0. A ``type: bit`` point is one bit of a
+16-bit register (a status word) instead.
+
 Byte orders name the four bytes of a 32-bit value as the device sends them
 (``A`` most significant). The same letters generalise to 16- and 64-bit types:
 ``ABCD`` big-endian words and bytes; ``CDAB`` words swapped; ``BADC`` bytes
@@ -30,13 +35,18 @@ __all__ = [
     "ByteOrder",
     "SignalKind",
     "REGISTER_WIDTH",
+    "BIT_REGISTER_TYPES",
     "SignalHint",
     "PointSpec",
     "DeviceProfile",
 ]
 
-RegisterType = Literal["holding", "input"]
-DataType = Literal["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bit"]
+RegisterType = Literal["holding", "input", "coil", "discrete_input"]
+DataType = Literal[
+    "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bit", "bool"
+]
+#: Register types addressed in single bits (function codes 1 and 2); their points are ``type: bool``.
+BIT_REGISTER_TYPES: Final = frozenset({"coil", "discrete_input"})
 ByteOrder = Literal["ABCD", "CDAB", "BADC", "DCBA"]
 SignalKind = Literal[
     "temperature",
@@ -57,6 +67,7 @@ REGISTER_WIDTH: Final[dict[str, int]] = {
     "int16": 1,
     "uint16": 1,
     "bit": 1,
+    "bool": 1,  # one coil or discrete input
     "int32": 2,
     "uint32": 2,
     "float32": 2,
@@ -126,6 +137,8 @@ class PointSpec(BaseModel):
     def _consistent(self) -> PointSpec:
         if (self.type == "bit") != (self.bit is not None):
             raise ValueError("'bit' is required for type bit and not allowed otherwise")
+        if (self.type == "bool") != (self.register_type in BIT_REGISTER_TYPES):
+            raise ValueError("coils and discrete inputs are type bool, and type bool is only for them")
         if self.end > 65536:
             raise ValueError(f"{self.type} at address {self.address} runs past register 65535")
         if self.scale == 0:
@@ -152,7 +165,7 @@ class DeviceProfile(BaseModel):
             if point.name in seen:
                 raise ValueError(f"point name {point.name!r} is used twice")
             seen.add(point.name)
-        for kind in ("holding", "input"):
+        for kind in ("holding", "input", "coil", "discrete_input"):
             _check_overlaps([p for p in points if p.register_type == kind])
         return points
 

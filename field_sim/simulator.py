@@ -38,21 +38,17 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
 
 from edge_agent.config import Gateway
 from edge_agent.drivers.modbus_tcp.config import ModbusTcpConfig
 from field_sim.anomalies import Anomaly, ScheduledAnomaly, TruthLog, schedule
-from field_sim.devices import RegisterImage, SimulatedDevice, contiguous_runs
+from field_sim.devices import RegisterImage, SimulatedDevice, sim_device, write_image
 from field_sim.signals import DEFAULT_DAY_LENGTH_S
 from parkwatch.errors import ConfigError
 
 __all__ = ["FieldSimulator"]
 
 log = logging.getLogger(__name__)
-
-#: Function codes whose register blocks the server's datastore keeps apart.
-_FUNCTION_CODE = {"holding": 3, "input": 4}
 
 
 class FieldSimulator:
@@ -145,7 +141,7 @@ class FieldSimulator:
         """Compute the first tick and start listening on every endpoint."""
         self._compute(0)
         for (host, port), devices in self._endpoints.items():
-            sim_devices = [self._sim_device(d) for d in devices]
+            sim_devices = [sim_device(d.config.unit_id, self._images[self._key_of(d)]) for d in devices]
             server = ModbusTcpServer(sim_devices, address=(host, port))
             try:
                 await server.serve_forever(background=True)
@@ -202,6 +198,8 @@ class FieldSimulator:
     def _group_by_endpoint(self) -> dict[tuple[str, int], list[SimulatedDevice]]:
         endpoints: dict[tuple[str, int], list[SimulatedDevice]] = {}
         for device in self.devices:
+            if not isinstance(device.config, ModbusTcpConfig):
+                continue
             key = (device.config.host, device.config.port)
             peers = endpoints.setdefault(key, [])
             for other in peers:
@@ -285,26 +283,7 @@ class FieldSimulator:
                 continue
             self._scheduled.append(scheduled)
 
-    def _sim_device(self, device: SimulatedDevice) -> SimDevice:
-        image = self._images[self._key_of(device)]
-        blocks = [
-            [
-                SimData(start, values=words, datatype=DataType.REGISTERS)
-                for start, words in contiguous_runs(image[kind])
-            ]
-            # A block needs one entry; an invalid register keeps "no such register" answers honest.
-            or [SimData(0, datatype=DataType.INVALID)]
-            for kind in ("holding", "input")
-        ]
-        coils, discrete = ([SimData(0, count=16, values=False, datatype=DataType.BITS)] for _ in range(2))
-        return SimDevice(device.config.unit_id, simdata=(coils, discrete, blocks[0], blocks[1]))
-
     async def _write(self) -> None:
         for server, devices in zip(self._servers, self._endpoints.values(), strict=True):
             for device in devices:
-                image = self._images[self._key_of(device)]
-                for kind, table in image.items():
-                    for start, words in contiguous_runs(table):
-                        await server.async_setValues(
-                            device.config.unit_id, _FUNCTION_CODE[kind], start, words
-                        )
+                await write_image(server, device.config.unit_id, self._images[self._key_of(device)])

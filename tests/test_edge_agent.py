@@ -233,11 +233,12 @@ def test_seq_continues_across_agent_restarts(stack: Settings, tmp_path: Path) ->
 
 def test_cli_rejects_a_bad_config_before_polling(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("site: s\ngateway: g\ndevices: [{id: d, driver: modbus_rtu, port: 1}]\n")
+    bad.write_text("site: s\ngateway: g\ndevices: [{id: d, driver: modbus_udp, port: 1}]\n")
     result = subprocess.run(
         parkwatch("edge", "run", "--config", str(bad)), capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        f"parkwatch: {bad}: devices[0].driver: unknown driver; known drivers: modbus_tcp (got 'modbus_rtu')"
+        f"parkwatch: {bad}: devices[0].driver: unknown driver; known drivers: "
+        "modbus_rtu, modbus_tcp, mqtt_sensor, serial_ascii (got 'modbus_udp')"
     )

@@ -8,8 +8,15 @@ The driver owns its connection: it (re)connects lazily inside ``read()`` and
 drops the connection after an error so the next call starts clean. It does
 no sleeping, retrying or counting; the runner does.
 
-Push drivers (MQTT sensors, streaming serial) will implement
-``start(sink)`` / ``stop()``; they are not part of this skeleton yet.
+A *push* driver (MQTT sensors, streaming serial) is told where to deliver
+and then produces readings when the device speaks: :meth:`PushDriver.start`
+opens the connection and returns once listening; from then on the driver
+calls ``sink(readings)`` on the event loop thread (never from another
+thread, never concurrently) for every message it could parse, until
+:meth:`PushDriver.stop`. A message it cannot parse is counted in
+``counters.parse_errors``, logged with the device name, and skipped; it
+never ends the stream. Push drivers reconnect on their own (the transport,
+e.g. paho, knows when the link comes back).
 
 Construction validates and prepares (read plans, decoders) but does no I/O,
 so a whole gateway config is checked before any port opens.
@@ -17,7 +24,8 @@ so a whole gateway config is checked before any port opens.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,10 +35,13 @@ from parkwatch.durations import Duration
 from parkwatch.wire.frames import Reading
 from parkwatch.wire.topics import ID_PATTERN
 
-__all__ = ["DeviceConfig", "PolledDriver", "ProfileLibrary"]
+__all__ = ["DeviceConfig", "PolledDriver", "PushDriver", "MessageCounters", "ReadingsSink", "ProfileLibrary"]
 
 #: Profiles by name, loaded and validated with the gateway config.
 ProfileLibrary = Mapping[str, DeviceProfile]
+
+#: Where a push driver delivers: called on the event loop with one message's readings; must not block.
+ReadingsSink = Callable[[list[Reading]], None]
 
 
 class DeviceConfig(BaseModel):
@@ -78,4 +89,40 @@ class PolledDriver(Protocol):
 
     async def close(self) -> None:
         """Release the connection; ``read()`` may be called again afterwards."""
+        ...
+
+
+@dataclass(slots=True)
+class MessageCounters:
+    """What a message-based driver saw; kept by the driver because only it sees the raw messages."""
+
+    messages: int = 0
+    readings: int = 0
+    parse_errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@runtime_checkable
+class PushDriver(Protocol):
+    """A device that sends readings when it has them."""
+
+    #: Every point the driver may report.
+    @property
+    def point_names(self) -> list[str]: ...
+
+    @property
+    def counters(self) -> MessageCounters: ...
+
+    async def start(self, sink: ReadingsSink) -> None:
+        """Connect and start delivering to ``sink``; returns once listening.
+
+        Raises :class:`~parkwatch.errors.DeviceError` if the connection
+        cannot be opened; never a third-party exception.
+        """
+        ...
+
+    async def stop(self) -> None:
+        """Stop delivering and release the connection; ``start`` may be called again."""
         ...

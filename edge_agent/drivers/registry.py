@@ -12,14 +12,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from edge_agent.drivers.base import DeviceConfig, PolledDriver, ProfileLibrary
+from edge_agent.drivers.base import DeviceConfig, PolledDriver, ProfileLibrary, PushDriver
 from parkwatch.errors import ConfigError
 
-__all__ = ["DriverFactory", "DriverSpec", "register", "lookup", "known_drivers", "config_models"]
+__all__ = [
+    "AnyDriverFactory",
+    "DriverFactory",
+    "DriverSpec",
+    "register",
+    "lookup",
+    "known_drivers",
+    "config_models",
+]
 
 #: Builds a driver from its validated config; must not do I/O.
+AnyDriverFactory = Callable[[DeviceConfig, ProfileLibrary], PolledDriver | PushDriver]
+#: A factory whose drivers are all polled.
 DriverFactory = Callable[[DeviceConfig, ProfileLibrary], PolledDriver]
-_F = TypeVar("_F", bound=DriverFactory)
+_F = TypeVar("_F", bound=AnyDriverFactory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +38,19 @@ class DriverSpec:
 
     name: str
     config_model: type[DeviceConfig]
-    factory: DriverFactory
+    #: Builds a polled or a push driver, depending on the driver and its config
+    #: (``serial_ascii`` is polled with a ``poll_command``, push without).
+    build: AnyDriverFactory
+
+    def factory(self, config: DeviceConfig, profiles: ProfileLibrary) -> PolledDriver:
+        """Build a driver that must be polled; :class:`ConfigError` if this config makes a push driver."""
+        driver = self.build(config, profiles)
+        if not isinstance(driver, PolledDriver):
+            raise ConfigError(
+                f"device {config.id}: driver {self.name!r} pushes readings (start/stop) with this "
+                "config, and this agent only runs polled drivers"
+            )
+        return driver
 
 
 _REGISTRY: dict[str, DriverSpec] = {}

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from edge_agent.drivers.base import DeviceConfig
-from edge_agent.drivers.modbus_tcp.read_plan import MAX_REGISTERS_PER_READ
+from edge_agent.drivers.modbus_common.read_plan import MAX_REGISTERS_PER_READ
 from parkwatch.wire.topics import ID_PATTERN
 
 __all__ = ["ModbusTcpConfig"]

@@ -1,7 +1,9 @@
 """Modbus TCP polled driver: reads a device's register map with the fewest requests.
 
 Called by the device's runner (see :mod:`edge_agent.drivers.base` for the
-contract). pymodbus errors are translated here, at the boundary:
+contract); each request goes through
+:func:`~edge_agent.drivers.modbus_common.block_read.read_block`, shared
+with the RTU driver. pymodbus errors are translated here, at the boundary:
 
 - no answer within the timeout → :class:`~parkwatch.errors.DeviceTimeout`
 - refused connection, reset, protocol mix-ups → :class:`~parkwatch.errors.DeviceError`
@@ -21,15 +23,13 @@ import asyncio
 import logging
 import time
 
-from pymodbus import ExceptionResponse
 from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from edge_agent.drivers.base import DeviceConfig, ProfileLibrary
+from edge_agent.drivers.modbus_common.block_read import read_block
+from edge_agent.drivers.modbus_common.read_plan import ReadBlock, plan_reads
 from edge_agent.drivers.modbus_tcp.config import ModbusTcpConfig
-from edge_agent.drivers.modbus_tcp.decode import decode_point
-from edge_agent.drivers.modbus_tcp.read_plan import ReadBlock, plan_reads
 from edge_agent.drivers.registry import register
 from parkwatch.errors import DeviceError, DeviceTimeout
 from parkwatch.wire.frames import Reading
@@ -37,10 +37,6 @@ from parkwatch.wire.frames import Reading
 __all__ = ["ModbusTcpDriver"]
 
 log = logging.getLogger(__name__)
-
-#: Exception codes by which a TCP-to-RTU gateway says the addressed unit did not answer.
-_GATEWAY_NO_ANSWER = frozenset({ExcCodes.GATEWAY_PATH_UNAVIABLE, ExcCodes.GATEWAY_NO_RESPONSE})
-
 
 @register("modbus_tcp", ModbusTcpConfig)
 class ModbusTcpDriver:
@@ -70,7 +66,7 @@ class ModbusTcpDriver:
             client = await self._connect()
             readings: list[Reading] = []
             for block in self.plan:
-                readings.extend(await self._read_block(client, block, ts_ms))
+                readings.extend(await read_block(client, self.config.unit_id, block, ts_ms, self._where))
         except ModbusIOException as exc:
             await self.close()
             raise DeviceTimeout(f"{self._where}: no answer: {exc}") from exc
@@ -103,29 +99,3 @@ class ModbusTcpDriver:
             raise DeviceError(f"{self._where}: cannot connect")
         self._client = client
         return client
-
-    async def _read_block(self, client: AsyncModbusTcpClient, block: ReadBlock, ts_ms: int) -> list[Reading]:
-        unit = self.config.unit_id
-        if block.register_type == "holding":
-            response = await client.read_holding_registers(block.start, count=block.count, device_id=unit)
-        else:
-            response = await client.read_input_registers(block.start, count=block.count, device_id=unit)
-        if isinstance(response, ExceptionResponse) and response.exception_code in _GATEWAY_NO_ANSWER:
-            code = response.exception_code
-            raise DeviceTimeout(f"{self._where}: gateway reports no answer (exception {code})")
-        if response.isError() or len(response.registers) < block.count:
-            log.warning(
-                "%s: %s registers %d+%d: %s",
-                self._where,
-                block.register_type,
-                block.start,
-                block.count,
-                response,
-            )
-            return [Reading(p.name, ts_ms, None, "bad") for p in block.points]
-        registers = list(response.registers)
-        out: list[Reading] = []
-        for point in block.points:
-            value = decode_point(point, block.registers_of(point, registers))
-            out.append(Reading(point.name, ts_ms, value, "good" if value is not None else "bad"))
-        return out

@@ -74,11 +74,13 @@ def bytes_to_registers(data: bytes, order: str) -> list[int]:
 
 
 def decode_point(point: PointSpec, registers: Sequence[int]) -> float | None:
-    """The engineering value of ``point`` from its ``point.width`` registers.
+    """The engineering value of ``point`` from its ``point.width`` registers (or its one bit).
 
     ``None`` when the raw value is not a finite number (a float register
     holding NaN is how many devices say "no measurement").
     """
+    if point.type == "bool":  # a coil or discrete input: the response holds bits, not words
+        return 1.0 if registers[0] else 0.0
     if point.type == "bit":
         word = _reorder(registers[:1], point.byte_order)[0]
         return float((word >> (point.bit or 0)) & 1)
@@ -94,6 +96,8 @@ def encode_point(point: PointSpec, value: float) -> list[int]:
     saturates at the end of its range. A ``bit`` point gives its register
     with only that bit set (or none); callers OR bits sharing a register.
     """
+    if point.type == "bool":
+        return [1 if value >= 0.5 else 0]
     raw = (value - point.offset) / point.scale
     if point.type == "bit":
         word = (1 << (point.bit or 0)) if raw >= 0.5 else 0

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from edge_agent.drivers.modbus_tcp.decode import decode_point, encode_point
+from edge_agent.drivers.modbus_common.decode import decode_point, encode_point
 from edge_agent.register_map import REGISTER_WIDTH, PointSpec
 
 ORDERS = ["ABCD", "CDAB", "BADC", "DCBA"]

@@ -19,17 +19,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from edge_agent.register_map import PointSpec, RegisterType
+from edge_agent.register_map import BIT_REGISTER_TYPES, PointSpec, RegisterType
 
-__all__ = ["MAX_REGISTERS_PER_READ", "ReadBlock", "plan_reads"]
+__all__ = ["MAX_REGISTERS_PER_READ", "MAX_BITS_PER_READ", "ReadBlock", "plan_reads"]
 
 #: Function codes 3 and 4 return at most 125 registers.
 MAX_REGISTERS_PER_READ: Final = 125
+#: Function codes 1 and 2 return at most 2000 coils or discrete inputs.
+MAX_BITS_PER_READ: Final = 2000
 
 
 @dataclass(frozen=True, slots=True)
 class ReadBlock:
-    """One read request: ``count`` registers of one type from ``start``, and the points inside."""
+    """One read request: ``count`` registers (or bits) of one type from ``start``, and the points inside."""
 
     register_type: RegisterType
     start: int
@@ -43,17 +45,27 @@ class ReadBlock:
 
 
 def plan_reads(
-    points: Iterable[PointSpec], max_registers: int = MAX_REGISTERS_PER_READ, max_gap: int = 0
+    points: Iterable[PointSpec],
+    max_registers: int = MAX_REGISTERS_PER_READ,
+    max_gap: int = 0,
+    max_bits: int = MAX_BITS_PER_READ,
 ) -> list[ReadBlock]:
     """Group points into read blocks, holding registers first, each type in address order.
 
-    ``max_gap`` is how many unmapped registers a block may bridge (0: only
-    contiguous or shared registers are merged).
+    Order: holding, input, coil, discrete_input. ``max_gap`` is how many
+    unmapped addresses a block may bridge (0: only contiguous or shared
+    registers are merged). Coils and discrete inputs are limited by
+    ``max_bits`` instead of ``max_registers``.
     """
     if not 1 <= max_registers <= MAX_REGISTERS_PER_READ:
         raise ValueError(f"max_registers must be 1..{MAX_REGISTERS_PER_READ}, got {max_registers}")
+    if not 1 <= max_bits <= MAX_BITS_PER_READ:
+        raise ValueError(f"max_bits must be 1..{MAX_BITS_PER_READ}, got {max_bits}")
+    points = list(points)
     blocks: list[ReadBlock] = []
-    for register_type in ("holding", "input"):
+    register_types: tuple[RegisterType, ...] = ("holding", "input", "coil", "discrete_input")
+    for register_type in register_types:
+        limit = max_bits if register_type in BIT_REGISTER_TYPES else max_registers
         ordered = sorted(
             (p for p in points if p.register_type == register_type), key=lambda p: (p.address, p.end)
         )
@@ -61,7 +73,7 @@ def plan_reads(
         start = end = 0
         for point in ordered:
             joins = (
-                current and point.address <= end + max_gap and max(end, point.end) - start <= max_registers
+                current and point.address <= end + max_gap and max(end, point.end) - start <= limit
             )
             if joins:
                 current.append(point)

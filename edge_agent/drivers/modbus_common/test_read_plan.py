@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.drivers.modbus_tcp.read_plan import plan_reads
+from edge_agent.drivers.modbus_common.read_plan import plan_reads
 from edge_agent.register_map import PointSpec
 
 

@@ -1,5 +1,8 @@
 """``/api/v1/alerts``: list alerts with filters and cursor pagination, get one with its history.
 
+Every role may read; an inspector sees only the assigned sites (another site's
+alert is a 404, as if it did not exist). Alerts on sensitive points are masked
+for roles without clearance; a cleared caller's read of them is audited.
 Handlers are plain functions (FastAPI runs them in its thread pool) because
 the store's calls block.
 """
@@ -13,20 +16,22 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 
-from cloud_api.dependencies import get_store
+from cloud_api.accounts import Principal
+from cloud_api.dependencies import CurrentPrincipal, Services, get_services, now_ms
+from cloud_api.masking import is_sensitive, mask_event, mask_history, must_mask
 from cloud_api.problems import problem_responses
-from cloud_api.schemas import Alert, AlertDetail, AlertHistoryItem, AlertList
-from cloud_api.store import AlertQuery, AlertStore
+from cloud_api.schemas import Alert, AlertActionItem, AlertHistoryItem, AlertList, AlertWorkflowDetail
+from cloud_api.store import AlertQuery, AlertWithHistory
 from parkwatch.wire.alerts import AlertState, Severity
 from parkwatch.wire.topics import ID_PATTERN
 
-__all__ = ["router", "encode_cursor", "decode_cursor"]
+__all__ = ["router", "encode_cursor", "decode_cursor", "alert_detail", "visible_alert"]
 
 #: Largest integer the stores accept (signed 64-bit).
 _MAX_MS: Final = 2**63 - 1
 MAX_LIMIT: Final = 500
 
-router = APIRouter(prefix="/api/v1", tags=["alerts"], responses=problem_responses(422, 503))
+router = APIRouter(prefix="/api/v1", tags=["alerts"], responses=problem_responses(401, 422, 429, 503))
 
 
 def encode_cursor(after: tuple[int, str]) -> str:
@@ -69,7 +74,8 @@ def _invalid(name: str, message: str, value: object) -> RequestValidationError:
     ),
 )
 def list_alerts(
-    store: Annotated[AlertStore, Depends(get_store)],
+    services: Annotated[Services, Depends(get_services)],
+    principal: CurrentPrincipal,
     site: Annotated[str | None, Query(pattern=ID_PATTERN.pattern, description="Site id.")] = None,
     device: Annotated[str | None, Query(pattern=ID_PATTERN.pattern, description="Device id.")] = None,
     state: Annotated[list[AlertState] | None, Query(description="Repeat for any of several states.")] = None,
@@ -91,9 +97,10 @@ def list_alerts(
         after = decode_cursor(cursor) if cursor is not None else None
     except ValueError as exc:
         raise _invalid("cursor", str(exc), cursor) from exc
-    page = store.query(
+    page = services.store.query(
         AlertQuery(
             site=site,
+            sites=tuple(sorted(principal.sites)) if principal.sites is not None else None,
             device=device,
             states=tuple(state or ()),
             severities=tuple(severity or ()),
@@ -103,27 +110,68 @@ def list_alerts(
             after=after,
         )
     )
+    items = []
+    sensitive_read = []
+    for event in page.items:
+        if is_sensitive(services.registry, event):
+            if must_mask(principal, True):
+                event = mask_event(event)
+            else:
+                sensitive_read.append(event.id)
+        items.append(event)
+    if sensitive_read:
+        _audit_sensitive(services, principal, "alerts", {"alert_ids": sensitive_read})
     return AlertList(
-        items=[Alert.model_validate(event) for event in page.items],
+        items=[Alert.model_validate(event) for event in items],
         next_cursor=encode_cursor(page.next_after) if page.next_after else None,
         total=page.total,
     )
 
 
+def _audit_sensitive(
+    services: Services, principal: Principal, target: str, detail: dict[str, object]
+) -> None:
+    services.audit.record(now_ms(), principal.name, principal.role, "sensitive.read", target, detail)
+
+
+def visible_alert(services: Services, principal: Principal, alert_id: str) -> AlertWithHistory:
+    """The alert if it exists and the caller may see its site; 404 otherwise (same answer for both,
+    so an inspector cannot probe other sites' alert ids)."""
+    found = services.store.get(alert_id)
+    if found is None or not principal.may_see(found.alert.site):
+        raise HTTPException(status_code=404, detail=f"no alert with id {alert_id!r}")
+    return found
+
+
+def alert_detail(services: Services, principal: Principal, found: AlertWithHistory) -> AlertWorkflowDetail:
+    """The detail body as ``principal`` may see it (masked, or audited when sensitive)."""
+    alert, history = found.alert, found.history
+    sensitive = is_sensitive(services.registry, alert)
+    masked = must_mask(principal, sensitive)
+    if masked:
+        alert, history = mask_event(alert), [mask_history(h) for h in history]
+    elif sensitive:
+        _audit_sensitive(services, principal, f"alert:{alert.id}", {"site": alert.site, "point": alert.point})
+    return AlertWorkflowDetail(
+        **Alert.model_validate(alert).model_dump(),
+        history=[AlertHistoryItem.model_validate(h) for h in history],
+        classification=services.registry.classify(alert.site, alert.gateway, alert.device, alert.point),
+        masked=masked,
+        assignee=found.assignee,
+        shelved_until_ms=found.shelved_until_ms,
+        actions=[AlertActionItem.model_validate(a) for a in found.actions],
+    )
+
+
 @router.get(
     "/alerts/{alert_id}",
-    response_model=AlertDetail,
-    summary="Get one alert with its state history",
+    response_model=AlertWorkflowDetail,
+    summary="Get one alert with its state history and operator actions",
     responses=problem_responses(404),
 )
 def get_alert(
-    store: Annotated[AlertStore, Depends(get_store)],
+    services: Annotated[Services, Depends(get_services)],
+    principal: CurrentPrincipal,
     alert_id: Annotated[str, Path(min_length=1, max_length=128, description="The alert id.")],
-) -> AlertDetail:
-    found = store.get(alert_id)
-    if found is None:
-        raise HTTPException(status_code=404, detail=f"no alert with id {alert_id!r}")
-    return AlertDetail(
-        **Alert.model_validate(found.alert).model_dump(),
-        history=[AlertHistoryItem.model_validate(h) for h in found.history],
-    )
+) -> AlertWorkflowDetail:
+    return alert_detail(services, principal, visible_alert(services, principal, alert_id))

@@ -103,8 +103,9 @@ class AlertsConsumer:
 
     Example (no broker needed until :meth:`start`)::
 
-        >>> from cloud_api.sqlite_store import SqliteAlertStore
-        >>> consumer = AlertsConsumer(SqliteAlertStore(":memory:"), "127.0.0.1:9092")
+        >>> from cloud_api.db import Database
+        >>> from cloud_api.sql_store import SqlAlertStore
+        >>> consumer = AlertsConsumer(SqlAlertStore(Database("sqlite:///:memory:")), "127.0.0.1:9092")
         >>> consumer.stats.state, consumer.stats.connected
         ('connecting', False)
     """

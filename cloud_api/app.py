@@ -1,30 +1,39 @@
-"""Builds the cloud API: FastAPI app, alert store and the consumer that feeds it.
+"""Builds the cloud API: FastAPI app, database, Kafka consumer and publisher, registry.
 
-:func:`create_app` only builds and validates (an unsupported ``api_db_url``
-raises :class:`~parkwatch.errors.ConfigError` here, before any port opens).
-The lifespan does the I/O: it opens the store, starts the alerts consumer,
-and on shutdown stops the consumer before closing the store.
+:func:`create_app` only builds and validates (an unsupported ``api_db_url``, an
+invalid gateway config or classification raise
+:class:`~parkwatch.errors.ConfigError` here, before any port opens). The
+lifespan does the I/O: it opens the database, starts the alerts consumer and
+the unshelving loop, and on shutdown stops them before closing the database.
 
 Example (nothing is opened until the app is served)::
 
     >>> from parkwatch.settings import Settings
     >>> app = create_app(Settings(api_db_url="sqlite:///:memory:"))
-    >>> sorted(app.openapi()["paths"])
-    ['/api/v1/alerts', '/api/v1/alerts/{alert_id}', '/healthz']
+    >>> sorted(app.openapi()["paths"])[:3]
+    ['/api/v1/alerts', '/api/v1/alerts/{alert_id}', '/api/v1/alerts/{alert_id}/acknowledge']
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from cloud_api import alerts_api, health
+from cloud_api import admin_api, alert_workflow_api, alerts_api, health, registry_api
+from cloud_api.accounts import AccountStore
 from cloud_api.alerts_consumer import AlertsConsumer
+from cloud_api.audit import AuditLog
+from cloud_api.config import ApiSettings
+from cloud_api.dependencies import Services
+from cloud_api.limits import LimitsMiddleware, TokenBucketLimiter
 from cloud_api.problems import install_problem_handlers
+from cloud_api.publisher import AlertPublisher, KafkaAlertPublisher
+from cloud_api.registry import Registry, load_classification
 from cloud_api.store import store_for
 from parkwatch.settings import Settings
 
@@ -33,32 +42,64 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The API for ``settings``: Kafka at ``kafka_bootstrap``, store at ``api_db_url``."""
+def create_app(
+    settings: Settings, api_settings: ApiSettings | None = None, publisher: AlertPublisher | None = None
+) -> FastAPI:
+    """The API for ``settings`` (where things are) and ``api_settings`` (how it behaves)."""
+    api_settings = api_settings if api_settings is not None else ApiSettings()
     store = store_for(settings)
+    services = Services(
+        settings=settings,
+        api_settings=api_settings,
+        store=store,
+        accounts=AccountStore(store.db),
+        audit=AuditLog(store.db),
+        publisher=publisher if publisher is not None else KafkaAlertPublisher(settings.kafka_bootstrap),
+        registry=Registry(
+            settings, api_settings.firmware_configs, load_classification(api_settings.classification)
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
-        consumer = AlertsConsumer(store, settings.kafka_bootstrap)
-        app.state.store = store
-        app.state.consumer = consumer
+        consumer = AlertsConsumer(store, settings.kafka_bootstrap, group_id=api_settings.consumer_group)
+        services.consumer = consumer
         await consumer.start()
-        log.info("cloud API started: store %r, Kafka %s", store, settings.kafka_bootstrap)
+        unshelver = asyncio.create_task(alert_workflow_api.unshelve_expired(services), name="unshelve")
+        log.info(
+            "cloud API started: %r, Kafka %s, auth %s", store, settings.kafka_bootstrap, api_settings.auth
+        )
         try:
             yield
         finally:
+            unshelver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await unshelver
             await consumer.stop()
+            await services.publisher.close()
             store.close()
             log.info("cloud API stopped")
 
     app = FastAPI(
         title="parkwatch cloud API",
         version="1",
-        description="Alerts from the parkwatch stream processor, for inspectors and command centres.",
+        description=(
+            "Alerts, alert handling, maintenance windows, the registry of points and their history. "
+            "Every endpoint but /healthz needs `Authorization: Bearer <token>`."
+        ),
         lifespan=lifespan,
     )
+    app.state.services = services
     install_problem_handlers(app)
+    app.add_middleware(
+        LimitsMiddleware,
+        limiter=TokenBucketLimiter(api_settings.rate_per_s, api_settings.rate_burst),
+        max_body_bytes=api_settings.max_body_bytes,
+    )
     app.include_router(alerts_api.router)
+    app.include_router(alert_workflow_api.router)
+    app.include_router(admin_api.router)
+    app.include_router(registry_api.router)
     app.include_router(health.router)
     return app

@@ -1,7 +1,7 @@
 """Errors as ``application/problem+json`` (RFC 9457), for every status the API returns.
 
 :func:`install_problem_handlers` makes HTTP errors (unknown route, 404, 405),
-request validation errors (422), store failures (503) and unexpected
+request validation errors (422), store, Kafka and InfluxDB failures (503) and unexpected
 exceptions (500) all answer with a :class:`Problem`, and rewrites the OpenAPI
 document so those responses are declared with the problem media type.
 
@@ -23,6 +23,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cloud_api.publisher import PublishError
+from cloud_api.registry import TimeSeriesError
 from cloud_api.store import StoreError
 
 __all__ = [
@@ -111,6 +113,16 @@ async def _store_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, 503, "the alert store is unavailable; try again later")
 
 
+async def _publish_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("publishing an alert change failed serving %s: %s", request.url.path, exc)
+    return problem(request, 503, "Kafka is unavailable, so the change was not made; try again later")
+
+
+async def _time_series_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("InfluxDB failed serving %s: %s", request.url.path, exc)
+    return problem(request, 503, "the time series store is unavailable; try again later")
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # Starlette still re-raises the exception after this response, so it is logged with its traceback.
     return problem(request, 500, "unexpected error; see the API's log")
@@ -121,6 +133,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StoreError, _store_error)
+    app.add_exception_handler(PublishError, _publish_error)
+    app.add_exception_handler(TimeSeriesError, _time_series_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
     build_openapi = app.openapi

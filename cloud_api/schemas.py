@@ -13,7 +13,32 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloud_api.alerts_consumer import ConsumerState
 from parkwatch.wire.alerts import AlertState, Severity
 
-__all__ = ["Alert", "AlertHistoryItem", "AlertDetail", "AlertList", "ConsumerHealth", "Health"]
+__all__ = [
+    "Alert",
+    "AlertHistoryItem",
+    "AlertDetail",
+    "AlertList",
+    "ConsumerHealth",
+    "Health",
+    "AlertActionItem",
+    "AlertWorkflowDetail",
+    "CommentBody",
+    "RequiredCommentBody",
+    "ShelveBody",
+    "AssignBody",
+    "MaintenanceWindowBody",
+    "MaintenanceWindow",
+    "MaintenanceWindowList",
+    "AuditItem",
+    "AuditList",
+    "Me",
+    "Site",
+    "SiteList",
+    "PointStatus",
+    "PointList",
+    "HistoryBucket",
+    "PointHistory",
+]
 
 
 class Alert(BaseModel):
@@ -84,3 +109,181 @@ class Health(BaseModel):
 
     status: Literal["ok", "degraded"]
     consumer: ConsumerHealth
+
+
+# -- alert workflow ------------------------------------------------------------------------------
+
+
+class AlertActionItem(BaseModel):
+    """Something an operator did to an alert, with who and when."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    at_ms: int
+    actor: str
+    action: str = Field(description="acknowledge, resolve, shelve, unshelve, assign, comment, suppress")
+    comment: str | None
+    assignee: str | None
+    until_ms: int | None = Field(description="For shelve: when the shelf time ends.")
+
+
+class AlertWorkflowDetail(AlertDetail):
+    """An alert with its history, operator actions, assignee and shelf time."""
+
+    classification: str = Field(description="public, internal or sensitive (of the alert's point).")
+    masked: bool = Field(
+        description="Values and messages are hidden: sensitive point, role without clearance."
+    )
+    assignee: str | None
+    shelved_until_ms: int | None
+    actions: list[AlertActionItem]
+
+
+_COMMENT = Field(default=None, min_length=1, max_length=2000, description="Why; kept in the alert's actions.")
+
+
+class CommentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str | None = _COMMENT
+
+
+class RequiredCommentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(min_length=1, max_length=2000)
+
+
+class ShelveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    until_ms: int = Field(
+        ge=0, le=2**63 - 1, description="When the shelf time ends (epoch ms); ≤ 7 days ahead."
+    )
+    comment: str | None = _COMMENT
+
+
+class AssignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$", description="User name.")
+    comment: str | None = _COMMENT
+
+
+# -- maintenance, audit, identity ----------------------------------------------------------------
+
+_ID = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class MaintenanceWindowBody(BaseModel):
+    """A scope (site, optionally narrowed to a gateway, device or point) and a time range."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site: str = Field(pattern=_ID)
+    gateway: str | None = Field(default=None, pattern=_ID)
+    device: str | None = Field(default=None, pattern=_ID)
+    point: str | None = Field(default=None, pattern=_ID)
+    from_ms: int = Field(ge=0, le=2**63 - 1)
+    until_ms: int = Field(ge=0, le=2**63 - 1)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class MaintenanceWindow(MaintenanceWindowBody):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_by: str
+    created_ms: int
+    suppressed: int = Field(default=0, description="Alerts suppressed when the window was created.")
+
+
+class MaintenanceWindowList(BaseModel):
+    items: list[MaintenanceWindow]
+    next_cursor: str | None
+    total: int
+
+
+class AuditItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    at_ms: int
+    actor: str
+    role: str
+    action: str = Field(description="e.g. alert.acknowledge, maintenance.create, sensitive.read")
+    target: str
+    detail: dict[str, object]
+
+
+class AuditList(BaseModel):
+    items: list[AuditItem]
+    next_cursor: str | None
+    total: int
+
+
+class Me(BaseModel):
+    name: str
+    role: str
+    sites: list[str] | None = Field(description="Sites this caller may see; null: every site.")
+    cleared: bool = Field(description="Sees sensitive values unmasked.")
+
+
+# -- registry ------------------------------------------------------------------------------------
+
+
+class Site(BaseModel):
+    site: str
+    gateways: list[str]
+    devices: int
+    points: int
+
+
+class SiteList(BaseModel):
+    items: list[Site]
+    next_cursor: str | None
+    total: int
+
+
+class PointStatus(BaseModel):
+    site: str
+    gateway: str
+    device: str
+    point: str
+    unit: str
+    description: str
+    profile: str | None
+    classification: str
+    masked: bool = Field(description="`value` is hidden: sensitive point, role without clearance.")
+    status: Literal["ok", "stale", "no_data", "bad"] = Field(
+        description="ok: good quality, recent; stale: nothing recent; bad: last quality not good."
+    )
+    ts_ms: int | None
+    value: float | None
+    quality: str | None
+
+
+class PointList(BaseModel):
+    items: list[PointStatus]
+    next_cursor: str | None
+    total: int
+
+
+class HistoryBucket(BaseModel):
+    t_ms: int = Field(description="Start of the bucket (epoch ms).")
+    mean: float | None
+    min: float | None
+    max: float | None
+    count: int
+
+
+class PointHistory(BaseModel):
+    site: str
+    gateway: str
+    device: str
+    point: str
+    from_ms: int
+    to_ms: int
+    interval_ms: int = Field(description="Bucket width, chosen so the range has at most 500 buckets.")
+    masked: bool
+    buckets: list[HistoryBucket]

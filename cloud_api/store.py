@@ -17,20 +17,23 @@ Who calls what:
   and :meth:`AlertStore.close` once after the last.
 
 Implementations are thread-safe and translate their driver's exceptions into
-:class:`StoreError`. Backends are chosen by :func:`store_for` from
-``settings.api_db_url``; today only SQLite exists (``cloud_api.sqlite_store``).
+:class:`StoreError`. :func:`store_for` builds the one implementation,
+:class:`cloud_api.sql_store.SqlAlertStore`, on the database ``settings.api_db_url``
+names (SQLite or PostgreSQL, through the same SQLAlchemy Core code).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
-from parkwatch.errors import ConfigError, ParkwatchError
+from parkwatch.errors import ParkwatchError
 from parkwatch.settings import Settings
 from parkwatch.wire.alerts import AlertEvent, AlertState, Severity
+
+if TYPE_CHECKING:
+    from cloud_api.sql_store import SqlAlertStore
 
 __all__ = [
     "AlertStore",
@@ -38,6 +41,7 @@ __all__ = [
     "AlertPage",
     "AlertHistoryEntry",
     "AlertWithHistory",
+    "AlertAction",
     "ApplyResult",
     "PartitionKey",
     "StoreError",
@@ -62,6 +66,8 @@ class AlertQuery:
     """
 
     site: str | None = None
+    #: Only these sites (an inspector's assignment); ``None`` means every site.
+    sites: tuple[str, ...] | None = None
     device: str | None = None
     states: tuple[AlertState, ...] = ()
     severities: tuple[Severity, ...] = ()
@@ -96,11 +102,27 @@ class AlertHistoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertAction:
+    """Something an operator did to an alert, with who and when."""
+
+    at_ms: int
+    actor: str
+    #: ``acknowledge``, ``resolve``, ``shelve``, ``unshelve``, ``assign``, ``comment``, ``suppress``.
+    action: str
+    comment: str | None = None
+    assignee: str | None = None
+    until_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AlertWithHistory:
-    """An alert's current state and its state changes, oldest first."""
+    """An alert's current state, its state changes and operator actions, oldest first."""
 
     alert: AlertEvent
     history: list[AlertHistoryEntry]
+    actions: list[AlertAction] = field(default_factory=list)
+    assignee: str | None = None
+    shelved_until_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -148,26 +170,18 @@ class AlertStore(Protocol):
         ...
 
 
-def store_for(settings: Settings) -> AlertStore:
+def store_for(settings: Settings) -> SqlAlertStore:
     """The store ``settings.api_db_url`` names, constructed but not opened (no I/O).
 
     Accepted URLs: empty (SQLite at ``<state_dir>/api.sqlite``), ``sqlite:///relative/path``,
-    ``sqlite:////absolute/path`` and ``sqlite:///:memory:``.
+    ``sqlite:////absolute/path``, ``sqlite:///:memory:`` and ``postgresql://user:pw@host:port/db``.
 
-    >>> store_for(Settings(api_db_url="mysql://db/pw"))
+    >>> store_for(Settings(api_db_url="mysql://db/pw"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    parkwatch.errors.ConfigError: api_db_url: unsupported backend 'mysql' in 'mysql://db/pw'; known: sqlite
+    parkwatch.errors.ConfigError: api_db_url: unsupported backend 'mysql' in 'mysql://db/pw'; known: ...
     """
-    from cloud_api.sqlite_store import SqliteAlertStore
+    from cloud_api.db import Database, normalise_url
+    from cloud_api.sql_store import SqlAlertStore
 
-    url = settings.api_db_url
-    if not url:
-        return SqliteAlertStore(settings.state_dir / "api.sqlite")
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.split("+")[0] != "sqlite":
-        raise ConfigError(f"api_db_url: unsupported backend {scheme!r} in {url!r}; known: sqlite")
-    if not rest.startswith("/") or rest == "/":
-        raise ConfigError(f"api_db_url: expected sqlite:///<path> or sqlite:///:memory:, got {url!r}")
-    path = rest[1:]
-    return SqliteAlertStore(":memory:" if path == ":memory:" else Path(path))
+    return SqlAlertStore(Database(normalise_url(settings.api_db_url, settings.state_dir)))

@@ -29,20 +29,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edge_agent.alarms import AlarmRule
 from edge_agent.drivers import known_drivers
 from edge_agent.drivers.base import DeviceConfig
 from edge_agent.drivers.registry import config_models
+from edge_agent.preprocess import PreprocessStep
 from edge_agent.register_map import DeviceProfile
+from edge_agent.uplink_auth import UplinkAuth
 from parkwatch.durations import Duration
 from parkwatch.errors import ConfigError
 from parkwatch.wire.topics import ID_PATTERN
 
-__all__ = ["UplinkConfig", "GatewayConfig", "Gateway", "load_gateway", "load_profile", "format_errors"]
+__all__ = [
+    "UplinkConfig",
+    "OutboxConfig",
+    "MetricsConfig",
+    "GatewayConfig",
+    "Gateway",
+    "load_gateway",
+    "load_profile",
+    "format_errors",
+]
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -68,6 +80,35 @@ class UplinkConfig(BaseModel):
     #: How long shutdown waits for outstanding acknowledgements.
     flush_timeout_s: Duration = Field(default=5.0, alias="flush_timeout")
     keepalive_s: Duration = Field(default=30.0, alias="keepalive")
+    #: Reconnect backoff: 1 s after the first failure, doubling up to this cap.
+    reconnect_max_s: Duration = Field(default=30.0, alias="reconnect_max")
+    #: Username/password and TLS (:mod:`edge_agent.uplink_auth`); none by default.
+    auth: UplinkAuth | None = None
+
+
+class OutboxConfig(BaseModel):
+    """The durable store-and-forward buffer (:mod:`edge_agent.outbox`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Payload bytes kept at most; beyond, the oldest data frames are dropped (alarms never).
+    max_size_mb: float = Field(default=256.0, gt=0)
+    #: ``power_loss``: fsync each commit (SQLite synchronous=FULL); ``process_crash``: survive kill -9
+    #: only (synchronous=NORMAL), for storage that cannot afford an fsync per frame.
+    durability: Literal["power_loss", "process_crash"] = "power_loss"
+    #: Backlog replayed after an outage at most this many readings per second (0: unlimited);
+    #: live frames and alarms are not throttled.
+    replay_rate: float = Field(default=20_000.0, ge=0)
+
+
+class MetricsConfig(BaseModel):
+    """Prometheus text exposition of the agent's health (:mod:`edge_agent.metrics`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    #: 0 picks a free port (tests).
+    port: int = Field(default=9108, ge=0, le=65535)
 
 
 class GatewayConfig(BaseModel):
@@ -83,7 +124,14 @@ class GatewayConfig(BaseModel):
     #: Where the agent keeps its state (the last frame seq); default: ``<PARKWATCH_STATE_DIR>/edge``.
     state_dir: str | None = None
     uplink: UplinkConfig = Field(default_factory=lambda: UplinkConfig())
+    outbox: OutboxConfig = Field(default_factory=lambda: OutboxConfig())
+    #: Serve ``/metrics`` when set; off by default.
+    metrics: MetricsConfig | None = None
     devices: list[_AnyDevice] = Field(min_length=1)
+    #: Local limit alarms (:mod:`edge_agent.alarms`), evaluated on raw readings.
+    alarms: list[AlarmRule] = Field(default_factory=list)
+    #: Preprocessing steps (:mod:`edge_agent.preprocess`), applied in order after the alarms.
+    preprocessing: list[PreprocessStep] = Field(default_factory=list)
 
     @field_validator("devices")
     @classmethod
@@ -96,6 +144,22 @@ class GatewayConfig(BaseModel):
                 )
             first[device.id] = index
         return devices
+
+    @model_validator(mode="after")
+    def _rules_name_devices(self) -> GatewayConfig:
+        ids = {d.id for d in self.devices}
+        seen: set[str] = set()
+        for index, rule in enumerate(self.alarms):
+            if rule.device not in ids:
+                raise ValueError(f"alarms[{index}].device: no device {rule.device!r} in devices")
+            if rule.rule in seen:
+                raise ValueError(f"alarms[{index}].rule: rule id {rule.rule!r} is used twice")
+            seen.add(rule.rule)
+        for index, step in enumerate(self.preprocessing):
+            unknown = [d for d in step.devices if d not in ids]
+            if unknown:
+                raise ValueError(f"preprocessing[{index}].devices: no device {unknown[0]!r} in devices")
+        return self
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,10 @@
 
 Readings arrive per device poll (:meth:`FrameBuilder.add`). A frame is cut
 when it holds ``max_readings`` readings (returned by ``add``) or when the
-agent's frame timer calls :meth:`FrameBuilder.flush`. Every frame gets the
-next ``seq`` of the gateway from the :class:`~edge_agent.seq_store.SeqStore`.
+agent's frame timer calls :meth:`FrameBuilder.flush`. With a
+:class:`~edge_agent.seq_store.SeqStore` every frame gets the next ``seq`` of
+the gateway from it; without one (the agent) frames carry ``seq`` 0 and the
+outbox numbers them as it stores them, from :func:`encode_template`.
 Readings keep their arrival order within a device; a device's readings may
 be split across two frames when a frame fills up.
 
@@ -28,13 +30,32 @@ import time
 from edge_agent.seq_store import SeqStore
 from parkwatch.wire.frames import DeviceBatch, Frame, Reading
 
-__all__ = ["FrameBuilder"]
+__all__ = ["FrameBuilder", "encode_template", "SEQ_SENTINEL"]
+
+#: A seq no gateway reaches, replaced by ``%d`` in an encoded template.
+SEQ_SENTINEL = 987_654_321_987_654_321
+
+
+def encode_template(payload_with_sentinel: bytes) -> bytes:
+    """Turn ``"seq":<SEQ_SENTINEL>`` in an encoded payload into ``"seq":%d`` for ``template % seq``.
+
+    Safe because ids, qualities and numbers never contain ``%``.
+
+    >>> from parkwatch.wire.frames import Frame, encode_frame
+    >>> t = encode_template(encode_frame(Frame("s", "g", SEQ_SENTINEL, 1764189600000, [])))
+    >>> t % 42
+    b'{"v":1,"site":"s","gateway":"g","seq":42,"sent_ms":1764189600000,"devices":[]}'
+    """
+    marker = b'"seq":%d' % SEQ_SENTINEL
+    if payload_with_sentinel.count(marker) != 1 or b"%" in payload_with_sentinel:
+        raise ValueError("payload must hold the seq sentinel exactly once and no '%'")
+    return payload_with_sentinel.replace(marker, b'"seq":%d')
 
 
 class FrameBuilder:
     """Turns per-device readings into numbered frames of at most ``max_readings``."""
 
-    def __init__(self, site: str, gateway: str, max_readings: int, seq: SeqStore) -> None:
+    def __init__(self, site: str, gateway: str, max_readings: int, seq: SeqStore | None) -> None:
         if max_readings < 1:
             raise ValueError("max_readings must be >= 1")
         self.site = site
@@ -70,4 +91,5 @@ class FrameBuilder:
         devices = [DeviceBatch(device, readings) for device, readings in self._batches.items()]
         self._batches = {}
         self._count = 0
-        return Frame(self.site, self.gateway, self.seq.next(), time.time_ns() // 1_000_000, devices)
+        seq = self.seq.next() if self.seq is not None else 0
+        return Frame(self.site, self.gateway, seq, time.time_ns() // 1_000_000, devices)

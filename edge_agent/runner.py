@@ -61,6 +61,9 @@ class DeviceRunner:
         self.driver = driver
         self.sink = sink
         self.counters = DeviceCounters()
+        #: Duration of the last poll and the sum over all polls, seconds (metrics).
+        self.last_poll_s = 0.0
+        self.poll_seconds_sum = 0.0
 
     @property
     def online(self) -> bool:
@@ -91,9 +94,11 @@ class DeviceRunner:
         """One read, with timeout and accounting; returns whether the device answered."""
         c = self.counters
         ts_ms = time.time_ns() // 1_000_000
+        started = time.perf_counter()
         try:
             readings = await asyncio.wait_for(self.driver.read(), timeout=self.config.timeout_s)
         except (TimeoutError, DeviceTimeout) as exc:
+            self._timed(started)
             c.timeouts += 1
             self._failed(
                 ts_ms,
@@ -101,8 +106,10 @@ class DeviceRunner:
             )
             return False
         except DeviceError as exc:
+            self._timed(started)
             self._failed(ts_ms, str(exc))
             return False
+        self._timed(started)
         c.polls += 1
         if c.consecutive_failures:
             log.info("device %s answers again after %d failed polls", self.config.id, c.consecutive_failures)
@@ -110,6 +117,10 @@ class DeviceRunner:
         c.bad_readings += sum(1 for r in readings if r.quality != "good")
         self.sink(self.config.id, readings)
         return True
+
+    def _timed(self, started: float) -> None:
+        self.last_poll_s = time.perf_counter() - started
+        self.poll_seconds_sum += self.last_poll_s
 
     def _failed(self, ts_ms: int, reason: str) -> None:
         c = self.counters

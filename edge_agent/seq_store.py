@@ -1,4 +1,12 @@
-"""The gateway's frame sequence number, kept across restarts.
+"""The gateway's frame sequence number in a small text file.
+
+Since the durable outbox (:mod:`edge_agent.outbox`) the authoritative
+counter is kept in the outbox database, in the same transaction as each
+frame, so a crash can neither skip nor repeat a number. The agent still
+writes this file after every stored frame, as a readable mirror
+(``cat state/<site>.<gateway>.seq``), and a new outbox starts from it, so a
+gateway upgraded from before the outbox continues its sequence. Benchmarks
+and tools that build frames without an outbox use it directly.
 
 The cloud side detects lost and duplicated frames by ``seq`` per gateway, so
 a restarted agent must continue where it stopped instead of starting at 1
@@ -50,10 +58,14 @@ class SeqStore:
 
     def next(self) -> int:
         """The next sequence number, persisted before it is returned."""
-        self.last += 1
+        self.record(self.last + 1)
+        return self.last
+
+    def record(self, value: int) -> None:
+        """Remember ``value`` as the last number used (the outbox's mirror)."""
+        self.last = value
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(self.path.name + ".tmp")
             tmp.write_text(f"{self.last}\n", encoding="ascii")
             os.replace(tmp, self.path)
-        return self.last

@@ -43,8 +43,9 @@ Contract:
 
 Per-frame work is one JSON encode, one paho call and a dict insert under a
 lock, so a frame of thousands of readings costs about as much as its
-encoding. The durable SQLite outbox (a later issue) will sit in front of
-``publish`` and settle frames on acknowledgement.
+encoding. The agent puts the durable outbox (:mod:`edge_agent.outbox`) in
+front of it: :mod:`edge_agent.sender` publishes stored records with a
+``token`` and deletes them in ``on_settled``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge_agent.uplink_auth import UplinkAuth
 from parkwatch.errors import FrameError, OutboxError
 from parkwatch.settings import Settings
 from parkwatch.wire.frames import MAX_FRAME_BYTES, Frame, encode_frame
@@ -87,6 +89,8 @@ class Uplink:
         reconnect_min_s: int = 1,
         reconnect_max_s: int = 30,
         extra_counters: Callable[[], Mapping[str, int]] | None = None,
+        on_settled: Callable[[object, bool], None] | None = None,
+        auth: UplinkAuth | None = None,
     ) -> None:
         """Connects to ``settings.mqtt_host:mqtt_port`` once :meth:`start` is called.
 
@@ -94,7 +98,10 @@ class Uplink:
         connection per gateway, so a second agent for the same gateway takes
         over from the first. ``max_in_flight`` bounds frames awaiting PUBACK.
         ``extra_counters`` adds the caller's counters (e.g. device polls) to
-        every status message.
+        every status message. ``on_settled(token, acked)`` is called on paho's
+        network thread for every message published with a ``token`` once its
+        PUBACK arrives (``acked`` False when the broker refused it); the outbox
+        deletes its records there. ``auth`` adds username/password and TLS.
         """
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be >= 1")
@@ -110,9 +117,10 @@ class Uplink:
         self._cond = threading.Condition()
         # mid -> readings of a frame awaiting PUBACK; status mids awaiting PUBACK; PUBACKs that
         # arrived before publish() registered their mid (paho's network thread can be that fast).
-        self._pending: dict[int, int] = {}
+        self._pending: dict[int, tuple[int, object]] = {}
         self._pending_status: set[int] = set()
-        self._early_acks: set[int] = set()
+        self._early_acks: dict[int, bool] = {}
+        self._on_settled = on_settled
         self._in_flight = 0
         self._stopping = False
         self._started = False
@@ -137,6 +145,8 @@ class Uplink:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        if auth is not None:
+            auth.apply(self._client)
         self._set_will()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -207,14 +217,26 @@ class Uplink:
             raise FrameError("oversize", f"frame seq {frame.seq}: {len(payload)} bytes > {MAX_FRAME_BYTES}")
         self.publish_encoded(payload, frame.reading_count, timeout_s)
 
-    def publish_encoded(self, payload: bytes, reading_count: int, timeout_s: float | None = None) -> None:
-        """:meth:`publish` for a payload already made by :func:`~parkwatch.wire.frames.encode_frame`."""
+    def publish_encoded(
+        self,
+        payload: bytes,
+        reading_count: int,
+        timeout_s: float | None = None,
+        *,
+        topic: str | None = None,
+        token: object = None,
+    ) -> None:
+        """:meth:`publish` for a payload already made by :func:`~parkwatch.wire.frames.encode_frame`.
+
+        ``topic`` defaults to the data topic (the outbox sends alarms to the
+        alarm topic). A ``token`` is handed back to ``on_settled`` with the PUBACK.
+        """
         with self._cond:
             if not self._cond.wait_for(lambda: self._in_flight < self.max_in_flight, timeout=timeout_s):
                 self.frames_dropped += 1
                 raise OutboxError(f"uplink window full: {self._in_flight} frames await acknowledgement")
             self._in_flight += 1  # reserve the slot before paho may ack it
-        info = self._client.publish(self.data_topic, payload, qos=1)
+        info = self._client.publish(topic or self.data_topic, payload, qos=1)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             with self._cond:
                 self._in_flight -= 1
@@ -225,10 +247,9 @@ class Uplink:
             self.frames_published += 1
             self.readings_published += reading_count
             if info.mid in self._early_acks:
-                self._early_acks.discard(info.mid)
-                self._settle(reading_count, rejected=False)
+                self._settle(reading_count, token, rejected=self._early_acks.pop(info.mid))
             else:
-                self._pending[info.mid] = reading_count
+                self._pending[info.mid] = (reading_count, token)
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until every published frame is acknowledged; ``False`` if ``timeout_s`` passed first."""
@@ -270,8 +291,10 @@ class Uplink:
 
     # -- paho callbacks (network thread) --------------------------------------------------------
 
-    def _settle(self, reading_count: int, *, rejected: bool) -> None:
+    def _settle(self, reading_count: int, token: object, *, rejected: bool) -> None:
         """Account one frame's PUBACK; caller holds ``self._cond``."""
+        if token is not None and self._on_settled is not None:
+            self._on_settled(token, not rejected)
         self._in_flight -= 1
         if rejected:
             self.frames_rejected += 1
@@ -290,7 +313,7 @@ class Uplink:
             return None
         with self._cond:
             if info.mid in self._early_acks:
-                self._early_acks.discard(info.mid)
+                del self._early_acks[info.mid]
             else:
                 self._pending_status.add(info.mid)
         return info.mid
@@ -326,11 +349,11 @@ class Uplink:
         self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode, properties: Any
     ) -> None:
         with self._cond:
-            readings = self._pending.pop(mid, None)
-            if readings is not None:
-                self._settle(readings, rejected=reason_code.is_failure)
+            pending = self._pending.pop(mid, None)
+            if pending is not None:
+                self._settle(pending[0], pending[1], rejected=reason_code.is_failure)
             elif mid in self._pending_status:
                 self._pending_status.discard(mid)
                 self._cond.notify_all()
             else:
-                self._early_acks.add(mid)
+                self._early_acks[mid] = reason_code.is_failure

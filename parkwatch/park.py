@@ -117,6 +117,8 @@ class LocalPark:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PARKWATCH_STATE_DIR"] = str(self.settings.state_dir.resolve())
+        # A local park has no users yet: the API serves read-only, sensitive values masked.
+        env.setdefault("PARKWATCH_API_AUTH", "off")
         return env
 
     def start(self, timeout_s: float = 60.0) -> None:

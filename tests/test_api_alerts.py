@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cloud_api.app import create_app
+from cloud_api.config import ApiSettings
 from parkwatch.settings import Settings
 from parkwatch.wire.alerts import AlertEvent, alert_id
 from parkwatch.wire.topics import KAFKA_ALERTS
@@ -85,7 +86,11 @@ async def ensure_alerts_topic(settings: Settings) -> None:
 async def api(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Harness]:
     await ensure_alerts_topic(stack)
     db = tmp_path_factory.mktemp("api") / "api.sqlite"
-    app = create_app(stack.model_copy(update={"api_db_url": f"sqlite:///{db}"}))
+    # Authentication off, as the local demo runs it: every caller is the anonymous viewer.
+    app = create_app(
+        stack.model_copy(update={"api_db_url": f"sqlite:///{db}"}),
+        ApiSettings(auth="off", consumer_group=f"test-{uuid.uuid4().hex[:8]}"),
+    )
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
     async with app.router.lifespan_context(app):
         await producer.start()

@@ -16,7 +16,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cloud_api.alerts_consumer import AlertsConsumer
-from cloud_api.sqlite_store import SqliteAlertStore
+from cloud_api.db import Database
+from cloud_api.sql_store import SqlAlertStore
 from parkwatch.settings import Settings
 from parkwatch.testing import free_port
 from parkwatch.wire.alerts import AlertEvent
@@ -47,8 +48,8 @@ async def _eventually(check: Callable[[], bool | Awaitable[bool]], timeout_s: fl
 
 
 @contextlib.asynccontextmanager
-async def _consumer(bootstrap: str, topic: str) -> AsyncIterator[tuple[AlertsConsumer, SqliteAlertStore]]:
-    store = SqliteAlertStore(":memory:")
+async def _consumer(bootstrap: str, topic: str) -> AsyncIterator[tuple[AlertsConsumer, SqlAlertStore]]:
+    store = SqlAlertStore(Database("sqlite:///:memory:"))
     store.open()
     consumer = AlertsConsumer(
         store, bootstrap, topic=topic, group_id=f"test-{uuid.uuid4().hex[:8]}", retry_initial_s=0.2

@@ -50,7 +50,11 @@ def _wait_for(check: Any, timeout_s: float, what: str, proc: subprocess.Popen[by
 @pytest.fixture
 def api_process(stack: Settings, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     log = tmp_path / "api.log"
-    env = {**os.environ, "PARKWATCH_API_DB_URL": f"sqlite:///{tmp_path / 'api.sqlite'}"}
+    env = {
+        **os.environ,
+        "PARKWATCH_API_DB_URL": f"sqlite:///{tmp_path / 'api.sqlite'}",
+        "PARKWATCH_API_AUTH": "off",
+    }
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "parkwatch", "api"], env=env, stdout=out, stderr=subprocess.STDOUT
@@ -121,3 +125,39 @@ def test_events_appear_over_http_and_sigterm_exits_cleanly(
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0, log.read_text()
     assert "Application shutdown complete" in log.read_text()
+
+
+def test_cli_creates_the_first_admin_and_a_token_that_the_server_accepts(
+    stack: Settings, tmp_path: Path
+) -> None:
+    env = {**os.environ, "PARKWATCH_API_DB_URL": f"sqlite:///{tmp_path / 'api.sqlite'}"}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "parkwatch", "api", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    cli("users", "add", "ada", "--role", "admin")
+    cli("users", "add", "ines", "--role", "inspector", "--site", "north")
+    token = cli("tokens", "create", "ada", "--expires-days", "1")
+    assert token.startswith("pw_")
+    assert "ines" in cli("users", "list")
+    duplicate = subprocess.run(
+        [sys.executable, "-m", "parkwatch", "api", "users", "add", "ada", "--role", "viewer"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert duplicate.returncode == 1 and "exists already" in duplicate.stderr
+
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "api.sqlite") as conn:
+        stored = [row[0] for row in conn.execute("SELECT secret_sha256 FROM tokens")]
+        audited = [row[0] for row in conn.execute("SELECT action FROM audit_log ORDER BY seq")]
+    assert token not in stored and len(stored[0]) == 64
+    assert audited == ["user.create", "user.create", "token.create"]

@@ -1,4 +1,7 @@
-"""The SQLite store's contract: upsert by newest ``updated_ms``, idempotent history, pages, positions."""
+"""The SQL store's contract on SQLite: upsert by newest ``updated_ms``, idempotent history, pages, positions.
+
+The same contract against PostgreSQL is checked in ``tests/test_api_access.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cloud_api.sqlite_store import SqliteAlertStore
+from cloud_api.db import Database
+from cloud_api.sql_store import SqlAlertStore
 from cloud_api.store import AlertQuery, StoreError, store_for
 from parkwatch.errors import ConfigError
 from parkwatch.settings import Settings
@@ -36,15 +40,19 @@ BASE = AlertEvent(
 )
 
 
+def _store(path: Path | str) -> SqlAlertStore:
+    return SqlAlertStore(Database(f"sqlite:///{path}"))
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteAlertStore]:
-    s = SqliteAlertStore(tmp_path / "api.sqlite")
+def store(tmp_path: Path) -> Iterator[SqlAlertStore]:
+    s = _store(tmp_path / "api.sqlite")
     s.open()
     yield s
     s.close()
 
 
-def test_newest_updated_ms_wins_whatever_the_arrival_order(store: SqliteAlertStore) -> None:
+def test_newest_updated_ms_wins_whatever_the_arrival_order(store: SqlAlertStore) -> None:
     resolved = replace(BASE, state="resolved", updated_ms=2_000)
     result = store.apply([resolved, BASE], {})
     assert (result.recorded, result.stale) == (2, 1)
@@ -54,7 +62,7 @@ def test_newest_updated_ms_wins_whatever_the_arrival_order(store: SqliteAlertSto
     assert [(h.state, h.updated_ms) for h in found.history] == [("open", 1_000), ("resolved", 2_000)]
 
 
-def test_redelivered_event_changes_nothing(store: SqliteAlertStore) -> None:
+def test_redelivered_event_changes_nothing(store: SqlAlertStore) -> None:
     store.apply([BASE], {("alerts", 0): 1})
     result = store.apply([BASE, BASE], {("alerts", 0): 3})
     assert (result.recorded, result.duplicates) == (0, 2)
@@ -64,7 +72,7 @@ def test_redelivered_event_changes_nothing(store: SqliteAlertStore) -> None:
 
 
 def test_positions_only_move_forward_and_survive_reopening(tmp_path: Path) -> None:
-    s = SqliteAlertStore(tmp_path / "api.sqlite")
+    s = _store(tmp_path / "api.sqlite")
     s.open()
     s.apply([], {("alerts", 0): 5, ("alerts", 1): 2, ("other", 0): 9})
     s.apply([], {("alerts", 0): 3})
@@ -74,22 +82,32 @@ def test_positions_only_move_forward_and_survive_reopening(tmp_path: Path) -> No
     s.close()
 
 
-def test_file_is_in_wal_mode(store: SqliteAlertStore, tmp_path: Path) -> None:
+def test_file_is_in_wal_mode(store: SqlAlertStore, tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "api.sqlite") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
+def test_existing_v1_file_keeps_working(tmp_path: Path) -> None:
+    # A database written by the stdlib-sqlite3 store of the first release: same tables, plus new ones.
     path = tmp_path / "api.sqlite"
     with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 99")
-    with pytest.raises(StoreError, match="schema version 99"):
-        SqliteAlertStore(path).open()
+        conn.executescript(
+            "CREATE TABLE alerts (id TEXT PRIMARY KEY, state TEXT NOT NULL, kind TEXT NOT NULL, "
+            "rule TEXT NOT NULL, severity TEXT NOT NULL, site TEXT NOT NULL, gateway TEXT NOT NULL, "
+            "device TEXT NOT NULL, point TEXT NOT NULL, started_ms INTEGER NOT NULL, "
+            "updated_ms INTEGER NOT NULL, value REAL, score REAL, expected_low REAL, expected_high REAL, "
+            "message TEXT NOT NULL); PRAGMA user_version = 1;"
+        )
+    s = _store(path)
+    s.open()
+    s.apply([BASE], {})
+    assert s.query(AlertQuery()).total == 1
+    s.close()
 
 
 def test_calls_before_open_raise_store_error() -> None:
     with pytest.raises(StoreError, match="not open"):
-        SqliteAlertStore(":memory:").query(AlertQuery())
+        _store(":memory:").query(AlertQuery())
 
 
 def _alerts(n: int) -> list[AlertEvent]:
@@ -108,7 +126,7 @@ def _alerts(n: int) -> list[AlertEvent]:
     ]
 
 
-def test_pages_cover_every_match_once_newest_first(store: SqliteAlertStore) -> None:
+def test_pages_cover_every_match_once_newest_first(store: SqlAlertStore) -> None:
     events = _alerts(11)
     store.apply(events, {})
     expected = [e.id for e in sorted(events, key=lambda e: (e.started_ms, e.id), reverse=True)]
@@ -124,7 +142,7 @@ def test_pages_cover_every_match_once_newest_first(store: SqliteAlertStore) -> N
     assert seen == expected
 
 
-def test_pages_are_stable_while_alerts_are_updated(store: SqliteAlertStore) -> None:
+def test_pages_are_stable_while_alerts_are_updated(store: SqlAlertStore) -> None:
     events = _alerts(6)
     store.apply(events, {})
     first = store.query(AlertQuery(limit=3))
@@ -143,7 +161,7 @@ def test_pages_are_stable_while_alerts_are_updated(store: SqliteAlertStore) -> N
         (AlertQuery(site="south"), []),
     ],
 )
-def test_filters_combine(store: SqliteAlertStore, query: AlertQuery, expected: list[str]) -> None:
+def test_filters_combine(store: SqlAlertStore, query: AlertQuery, expected: list[str]) -> None:
     store.apply(_alerts(9), {})
     page = store.query(query)
     assert [e.id for e in page.items] == expected
@@ -151,21 +169,23 @@ def test_filters_combine(store: SqliteAlertStore, query: AlertQuery, expected: l
 
 
 @pytest.mark.parametrize(
-    ("url", "path"),
+    ("url", "expected"),
     [
-        ("", "state/api.sqlite"),
-        ("sqlite:///relative/api.db", "relative/api.db"),
-        ("sqlite:////abs/api.db", "/abs/api.db"),
-        ("sqlite:///:memory:", ":memory:"),
+        ("", f"sqlite:///{Path('state').absolute()}/api.sqlite"),
+        ("sqlite:///relative/api.db", "sqlite:///relative/api.db"),
+        ("sqlite:////abs/api.db", "sqlite:////abs/api.db"),
+        ("sqlite:///:memory:", "sqlite:///:memory:"),
+        ("postgresql://pw:secret@db:5432/parkwatch", "postgresql+psycopg://pw:secret@db:5432/parkwatch"),
     ],
 )
-def test_store_for_understands_sqlite_urls(url: str, path: str) -> None:
+def test_store_for_understands_urls(url: str, expected: str) -> None:
     store = store_for(Settings(api_db_url=url, state_dir=Path("state")))
-    assert isinstance(store, SqliteAlertStore)
-    assert str(store.path) == path
+    assert isinstance(store, SqlAlertStore)
+    assert store.db.url == expected
+    assert "secret" not in repr(store)
 
 
-@pytest.mark.parametrize("url", ["postgresql://db/pw", "sqlite:relative", "sqlite://", "api.sqlite"])
+@pytest.mark.parametrize("url", ["mysql://db/pw", "sqlite:relative", "sqlite://", "api.sqlite"])
 def test_store_for_rejects_other_urls(url: str) -> None:
     with pytest.raises(ConfigError, match="api_db_url"):
         store_for(Settings(api_db_url=url))
@@ -176,7 +196,7 @@ def test_close_waits_for_calls_in_flight(tmp_path: Path, where: str) -> None:
     # Closing a sqlite3 connection while another thread uses it crashes the
     # interpreter; the app's shutdown can close the store while a consumer
     # thread is still applying a batch.
-    s = SqliteAlertStore(tmp_path / "api.sqlite" if where == "file" else ":memory:")
+    s = _store(tmp_path / "api.sqlite" if where == "file" else ":memory:")
     s.open()
     s.apply(_alerts(50), {})
     outcomes: list[str] = []

@@ -1,0 +1,186 @@
+"""Users, their roles and sites, and API tokens.
+
+Roles (``ROLES``):
+
+* ``admin``: everything, including the audit log and (via the CLI) accounts;
+* ``commander``: the command centre; every site, read and alert handling,
+  maintenance windows, sensitive values;
+* ``inspector``: read and alert handling, but only on the sites assigned to them;
+* ``viewer``: read only.
+
+Gateways have no account and so no API access: they only publish to MQTT.
+
+A token is ``pw_<token_id>_<secret>`` with a 256-bit random secret. Only the
+SHA-256 of the whole token is stored. A slow password hash (bcrypt, argon2)
+protects *low-entropy* secrets against guessing after a database leak; a
+random 256-bit secret cannot be guessed either way, so a fast hash is as safe
+and lets every request be checked with one indexed lookup. ``token_id`` is
+not secret: it names the token in listings, the audit log and revocations.
+
+    >>> token = new_token()
+    >>> token.text.startswith("pw_") and len(token.secret_sha256) == 64
+    True
+    >>> hash_token(token.text) == token.secret_sha256
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Final, Literal, get_args
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from cloud_api.db import Database, tokens, user_sites, users
+from parkwatch.errors import ParkwatchError
+
+__all__ = [
+    "Role",
+    "ROLES",
+    "CLEARED_ROLES",
+    "Principal",
+    "NewToken",
+    "AccountError",
+    "AccountStore",
+    "new_token",
+    "hash_token",
+]
+
+Role = Literal["admin", "commander", "inspector", "viewer"]
+ROLES: Final = get_args(Role)
+#: Roles that see sensitive values unmasked.
+CLEARED_ROLES: Final = frozenset({"admin", "commander"})
+
+
+class AccountError(ParkwatchError):
+    """An account operation was refused: unknown user, duplicate name, bad role."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a user (by token) or ``anonymous`` when authentication is off."""
+
+    name: str
+    role: Role
+    #: Sites the caller may see; ``None`` means every site (all roles but inspector).
+    sites: frozenset[str] | None
+    token_id: str | None = None
+
+    @property
+    def cleared(self) -> bool:
+        """Whether sensitive values are shown unmasked."""
+        return self.role in CLEARED_ROLES
+
+    def may_see(self, site: str) -> bool:
+        return self.sites is None or site in self.sites
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    token_id: str
+    #: The bearer token; shown once, never stored.
+    text: str
+    secret_sha256: str
+
+
+def hash_token(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def new_token() -> NewToken:
+    token_id = secrets.token_hex(6)
+    text = f"pw_{token_id}_{secrets.token_urlsafe(32)}"
+    return NewToken(token_id, text, hash_token(text))
+
+
+class AccountStore:
+    """Accounts and tokens in the API's database; every call is one transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add_user(self, name: str, role: str, sites: list[str], now_ms: int) -> None:
+        if role not in ROLES:
+            raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        if role == "inspector" and not sites:
+            raise AccountError("an inspector needs at least one --site")
+        with self.db.write() as conn:
+            if conn.execute(select(users.c.name).where(users.c.name == name)).first() is not None:
+                raise AccountError(f"user {name!r} exists already")
+            conn.execute(insert(users).values(name=name, role=role, created_ms=now_ms, disabled=0))
+            if sites:
+                conn.execute(insert(user_sites), [{"user_name": name, "site": s} for s in sorted(set(sites))])
+
+    def set_sites(self, name: str, sites: list[str]) -> None:
+        with self.db.write() as conn:
+            self._require_user(conn, name)
+            conn.execute(delete(user_sites).where(user_sites.c.user_name == name))
+            if sites:
+                conn.execute(insert(user_sites), [{"user_name": name, "site": s} for s in sorted(set(sites))])
+
+    def list_users(self) -> list[tuple[str, str, list[str], bool]]:
+        """``(name, role, sites, disabled)`` for every user, by name."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(users).order_by(users.c.name)).all()
+            assigned = conn.execute(select(user_sites).order_by(user_sites.c.site)).all()
+        by_user: dict[str, list[str]] = {}
+        for row in assigned:
+            by_user.setdefault(row.user_name, []).append(row.site)
+        return [(r.name, r.role, by_user.get(r.name, []), bool(r.disabled)) for r in rows]
+
+    def create_token(self, name: str, now_ms: int, expires_ms: int | None, description: str = "") -> NewToken:
+        token = new_token()
+        with self.db.write() as conn:
+            self._require_user(conn, name)
+            conn.execute(
+                insert(tokens).values(
+                    token_id=token.token_id,
+                    secret_sha256=token.secret_sha256,
+                    user_name=name,
+                    created_ms=now_ms,
+                    expires_ms=expires_ms,
+                    description=description,
+                )
+            )
+        return token
+
+    def revoke_token(self, token_id: str, now_ms: int) -> None:
+        with self.db.write() as conn:
+            done = conn.execute(
+                update(tokens)
+                .where(tokens.c.token_id == token_id, tokens.c.revoked_ms.is_(None))
+                .values(revoked_ms=now_ms)
+                .returning(tokens.c.token_id)
+            ).first()
+            if done is None:
+                raise AccountError(f"no active token {token_id!r}")
+
+    def authenticate(self, text: str, now_ms: int) -> Principal | None:
+        """The principal a bearer token stands for, or ``None`` (unknown, revoked, expired, disabled)."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(
+                    tokens.c.token_id, tokens.c.expires_ms, tokens.c.revoked_ms, users.c.name, users.c.role
+                )
+                .join(users, users.c.name == tokens.c.user_name)
+                .where(tokens.c.secret_sha256 == hash_token(text), users.c.disabled == 0)
+            ).first()
+            if row is None or row.revoked_ms is not None:
+                return None
+            if row.expires_ms is not None and row.expires_ms <= now_ms:
+                return None
+            sites: frozenset[str] | None = None
+            if row.role == "inspector":
+                sites = frozenset(
+                    conn.execute(
+                        select(user_sites.c.site).where(user_sites.c.user_name == row.name)
+                    ).scalars()
+                )
+        return Principal(row.name, row.role, sites, row.token_id)
+
+    @staticmethod
+    def _require_user(conn: Connection, name: str) -> None:
+        if conn.execute(select(users.c.name).where(users.c.name == name)).first() is None:
+            raise AccountError(f"no user {name!r}")

@@ -1,0 +1,83 @@
+"""Publishes the API's alert changes to the Kafka ``alerts`` topic.
+
+An operator's acknowledge, resolve, shelve (and a maintenance window's
+suppression) is a new :class:`~parkwatch.wire.alerts.AlertEvent` with the same
+id: every consumer of the topic sees it, this API's own consumer included,
+which finds it already applied (handlers also apply it to the store directly,
+so the caller sees the change at once).
+
+The producer is started on first use, so the API serves reads while Kafka is
+down; a change that cannot be published fails with :class:`PublishError`
+(503) and is not recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from parkwatch.errors import ParkwatchError
+from parkwatch.wire.alerts import AlertEvent
+from parkwatch.wire.topics import KAFKA_ALERTS
+
+__all__ = ["PublishError", "AlertPublisher", "KafkaAlertPublisher"]
+
+log = logging.getLogger(__name__)
+
+
+class PublishError(ParkwatchError):
+    """An alert change could not be published to Kafka."""
+
+
+class AlertPublisher(Protocol):
+    async def publish(self, event: AlertEvent) -> None:
+        """Send ``event`` (key = alert id) and wait for the broker's acknowledgement."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class KafkaAlertPublisher:
+    def __init__(self, bootstrap_servers: str, topic: str = KAFKA_ALERTS, timeout_s: float = 10.0) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.timeout_s = timeout_s
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def publish(self, event: AlertEvent) -> None:
+        try:
+            producer = await self._started()
+            await asyncio.wait_for(
+                producer.send_and_wait(self.topic, event.encode(), key=event.id.encode()), self.timeout_s
+            )
+        except (KafkaError, OSError, TimeoutError) as exc:
+            await self.close()
+            raise PublishError(f"cannot publish to Kafka {self.bootstrap_servers}: {exc!r}") from exc
+
+    async def _started(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.bootstrap_servers, acks="all", request_timeout_ms=10_000
+                )
+                try:
+                    await asyncio.wait_for(producer.start(), self.timeout_s)
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def close(self) -> None:
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except (KafkaError, OSError) as exc:
+                log.warning("closing the alerts producer failed: %s", exc)

@@ -1,0 +1,280 @@
+"""The registry of sites, gateways, devices and points, their classification and their data.
+
+What exists comes from two places: the gateway configs in
+``PARKWATCH_API_FIRMWARE_CONFIGS/gateways/*.yaml`` (with their profiles: unit,
+description) and the series gateways have actually reported to InfluxDB
+(``reading`` measurement), so a point missing from the configs still shows.
+
+Data is read with InfluxQL: the newest row of every series for latest values,
+and ``GROUP BY time(...)`` for history, with the interval chosen so a range
+gives at most :data:`MAX_HISTORY_POINTS` buckets.
+
+Classification (public / internal / sensitive) comes from a YAML file of
+fnmatch rules (``cloud_api/classification.yaml``); first match wins.
+
+    >>> c = Classification("internal", [ClassificationRule(device="flow-*", classification="sensitive")])
+    >>> c.classify("north", "gw", "flow-01", "total"), c.classify("north", "gw", "gas-01", "ch4")
+    ('sensitive', 'internal')
+    >>> history_interval_ms(0, 3_600_000)
+    10000
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import httpx
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from parkwatch.errors import ConfigError, ParkwatchError
+from parkwatch.influxql import InfluxQLError, influxql
+from parkwatch.settings import Settings
+
+__all__ = [
+    "Level",
+    "ClassificationRule",
+    "Classification",
+    "load_classification",
+    "PointInfo",
+    "Latest",
+    "Registry",
+    "TimeSeriesError",
+    "MAX_HISTORY_POINTS",
+    "history_interval_ms",
+]
+
+Level = Literal["public", "internal", "sensitive"]
+MAX_HISTORY_POINTS: Final = 500
+#: Bucket widths history may use: readable on a chart axis, ≥ 1 s (the fastest sampling).
+_NICE_INTERVALS_MS: Final = [
+    s * 1000 for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
+] + [86_400_000 * d for d in (1, 2, 7, 14, 30)]
+
+
+class TimeSeriesError(ParkwatchError):
+    """InfluxDB is unreachable or refused a query (503)."""
+
+
+class ClassificationRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    site: str = "*"
+    gateway: str = "*"
+    device: str = "*"
+    point: str = "*"
+    classification: Level
+
+    def matches(self, site: str, gateway: str, device: str, point: str) -> bool:
+        pairs = ((self.site, site), (self.gateway, gateway), (self.device, device), (self.point, point))
+        return all(fnmatch.fnmatchcase(value, pattern) for pattern, value in pairs)
+
+
+class Classification(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: Level = "internal"
+    rules: list[ClassificationRule] = []
+
+    def __init__(self, default: Level = "internal", rules: list[ClassificationRule] | None = None) -> None:
+        super().__init__(default=default, rules=rules or [])
+
+    def classify(self, site: str, gateway: str, device: str, point: str) -> Level:
+        for rule in self.rules:
+            if rule.matches(site, gateway, device, point):
+                return rule.classification
+        return self.default
+
+
+def load_classification(path: Path) -> Classification:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return Classification.model_validate(doc)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the classification: {exc.strerror or exc}") from exc
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"{path}: invalid classification: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PointInfo:
+    site: str
+    gateway: str
+    device: str
+    point: str
+    unit: str
+    description: str
+    profile: str | None
+    classification: Level
+
+
+@dataclass(frozen=True, slots=True)
+class Latest:
+    ts_ms: int
+    value: float | None
+    quality: str | None
+
+
+def history_interval_ms(from_ms: int, to_ms: int) -> int:
+    """The smallest "nice" bucket giving at most :data:`MAX_HISTORY_POINTS` buckets."""
+    needed = math.ceil(max(1, to_ms - from_ms) / MAX_HISTORY_POINTS)
+    for interval in _NICE_INTERVALS_MS:
+        if interval >= needed:
+            return interval
+    return needed
+
+
+def _quote(value: str) -> str:
+    """An InfluxQL string literal (ids are already restricted to ``[A-Za-z0-9_.-]``)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class Registry:
+    """Configured points (loaded at construction, no network) and InfluxDB reads (blocking)."""
+
+    def __init__(self, settings: Settings, firmware_configs: Path, classification: Classification) -> None:
+        self.settings = settings
+        self.classification = classification
+        self._configured = _load_points(firmware_configs, classification)
+
+    def classify(self, site: str, gateway: str, device: str, point: str) -> Level:
+        return self.classification.classify(site, gateway, device, point)
+
+    def points(self, sites: frozenset[str] | None = None) -> list[PointInfo]:
+        """Configured points plus reported series, sorted; ``sites`` restricts (``None``: all)."""
+        known = {(p.site, p.gateway, p.device, p.point): p for p in self._configured}
+        for key in self._reported_series():
+            if key not in known:
+                known[key] = PointInfo(
+                    *key, unit="", description="", profile=None, classification=self.classify(*key)
+                )
+        return [p for k, p in sorted(known.items()) if sites is None or p.site in sites]
+
+    def _reported_series(self) -> list[tuple[str, str, str, str]]:
+        series = self._query('SHOW SERIES FROM "reading"')
+        keys: list[tuple[str, str, str, str]] = []
+        for s in series:
+            for (key,) in s.get("values", []):
+                tags = dict(part.split("=", 1) for part in str(key).split(",")[1:] if "=" in part)
+                if all(t in tags for t in ("site", "gateway", "device", "point")):
+                    keys.append((tags["site"], tags["gateway"], tags["device"], tags["point"]))
+        return keys
+
+    def latest(self, site: str | None = None) -> dict[tuple[str, str, str, str], Latest]:
+        """The newest row of every series (of ``site``), by ``(site, gateway, device, point)``."""
+        where = f" WHERE site = {_quote(site)}" if site is not None else ""
+        series = self._query(
+            f'SELECT "value", "quality" FROM "reading"{where} '
+            'GROUP BY "site", "gateway", "device", "point" ORDER BY time DESC LIMIT 1'
+        )
+        latest: dict[tuple[str, str, str, str], Latest] = {}
+        for s in series:
+            tags = s.get("tags", {})
+            columns = s["columns"]
+            for row in s.get("values", [])[:1]:
+                doc = dict(zip(columns, row, strict=False))
+                key = (tags["site"], tags["gateway"], tags["device"], tags["point"])
+                value = doc.get("value")
+                latest[key] = Latest(
+                    int(doc["time"]), float(value) if value is not None else None, doc.get("quality")
+                )
+        return latest
+
+    def history(
+        self, key: tuple[str, str, str, str], from_ms: int, to_ms: int
+    ) -> tuple[int, list[tuple[int, float | None, float | None, float | None, int]]]:
+        """``(interval_ms, [(t_ms, mean, min, max, count), ...])`` for ``[from_ms, to_ms)``."""
+        interval = history_interval_ms(from_ms, to_ms)
+        site, gateway, device, point = key
+        series = self._query(
+            'SELECT MEAN("value"), MIN("value"), MAX("value"), COUNT("value") FROM "reading" '
+            f"WHERE site = {_quote(site)} AND gateway = {_quote(gateway)} AND device = {_quote(device)} "
+            f"AND point = {_quote(point)} AND time >= {from_ms}ms AND time < {to_ms}ms "
+            f"GROUP BY time({interval}ms) fill(none)"
+        )
+        rows: list[tuple[int, float | None, float | None, float | None, int]] = []
+        for s in series:
+            for t, mean, low, high, count in s.get("values", []):
+                rows.append((int(t), mean, low, high, int(count or 0)))
+        return interval, rows
+
+    def _query(self, query: str) -> list[dict[str, Any]]:
+        try:
+            return influxql(self.settings, query)
+        except InfluxQLError as exc:
+            if "database not found" in str(exc):
+                return []
+            raise TimeSeriesError(f"InfluxDB refused a query: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise TimeSeriesError(f"InfluxDB at {self.settings.influx_url} is unavailable: {exc}") from exc
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+class _ProfilePoint(BaseModel):
+    name: str
+    unit: str = ""
+    description: str = ""
+
+
+class _Profile(BaseModel):
+    points: list[_ProfilePoint]
+
+
+class _Device(BaseModel):
+    id: str
+    profile: str | None = None
+
+
+class _Gateway(BaseModel):
+    site: str
+    gateway: str
+    profiles_dir: str = "../profiles"
+    devices: list[_Device]
+
+
+def _load_points(firmware_configs: Path, classification: Classification) -> list[PointInfo]:
+    """The points the gateway configs declare. Only the fields the registry needs are read (the
+    edge agent validates the rest), so the API does not depend on the agent's driver code."""
+    gateways_dir = firmware_configs / "gateways"
+    if not gateways_dir.is_dir():
+        return []
+    points: list[PointInfo] = []
+    profiles: dict[Path, _Profile] = {}
+    for path in sorted(gateways_dir.glob("*.yaml")):
+        try:
+            config = _Gateway.model_validate(_read_yaml(path))
+        except ValidationError as exc:
+            raise ConfigError(f"{path}: not a gateway config: {exc}") from exc
+        for device in config.devices:
+            if device.profile is None:
+                continue
+            profile_path = (path.parent / config.profiles_dir / f"{device.profile}.yaml").resolve()
+            if profile_path not in profiles:
+                try:
+                    profiles[profile_path] = _Profile.model_validate(_read_yaml(profile_path))
+                except ValidationError as exc:
+                    raise ConfigError(f"{profile_path}: not a device profile: {exc}") from exc
+            for spec in profiles[profile_path].points:
+                key = (config.site, config.gateway, device.id, spec.name)
+                points.append(
+                    PointInfo(
+                        *key,
+                        unit=spec.unit,
+                        description=spec.description,
+                        profile=device.profile,
+                        classification=classification.classify(*key),
+                    )
+                )
+    return points

@@ -1,0 +1,376 @@
+"""The API with tokens, against SQLite and PostgreSQL: every endpoint × every role, inspector
+isolation, masking of sensitive values, alert handling, maintenance windows, audit, limits.
+
+Each backend gets one in-process app (ASGI) with the session stack's Kafka and
+InfluxDB; PostgreSQL is a private server from :mod:`cloud_api.testing` (the
+test fails, not skips, when PostgreSQL is not installed). Alerts are seeded
+straight into the store under fresh ids, so the shared ``alerts`` topic's other
+records do not matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cloud_api.app import create_app
+from cloud_api.config import ApiSettings
+from cloud_api.dependencies import Services, now_ms
+from cloud_api.testing import PostgresUnavailable, new_database
+from parkwatch.settings import Settings
+from parkwatch.wire.alerts import AlertEvent, alert_id
+from tests.test_api_alerts import ensure_alerts_topic, eventually
+
+pytestmark = [pytest.mark.services, pytest.mark.anyio]
+
+REPO = Path(__file__).resolve().parents[1]
+ROLES = ("admin", "commander", "inspector", "viewer")
+SECRET_VALUE = 4242.125
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    services: Services
+    tokens: dict[str, str]
+    north: AlertEvent
+    south: AlertEvent
+    sensitive: AlertEvent
+
+    def headers(self, role: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+
+    async def call(self, role: str | None, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.client.request(method, path, headers=self.headers(role), **kwargs)
+
+
+def _event(site: str, device: str, point: str, started_ms: int, **changes: Any) -> AlertEvent:
+    event = AlertEvent(
+        alert_id(site, "gw", device, point, "anomaly_score", started_ms), "open", "anomaly", "anomaly_score",
+        "warning", site, "gw", device, point, started_ms, started_ms, 87.5, 0.99, 10.0, 15.0,
+        f"{point} = 87.5, expected 10..15",
+    )  # fmt: skip
+    return replace(event, **changes)
+
+
+def _database_url(backend: str, tmp: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / 'api.sqlite'}"
+    try:
+        return new_database(f"api_{uuid.uuid4().hex[:8]}")
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+async def api(request: pytest.FixtureRequest, stack: Settings, tmp_path_factory: pytest.TempPathFactory
+              ) -> AsyncIterator[Api]:  # fmt: skip
+    await ensure_alerts_topic(stack)
+    settings = stack.model_copy(
+        update={"api_db_url": _database_url(request.param, tmp_path_factory.mktemp("api"))}
+    )
+    api_settings = ApiSettings(
+        auth="tokens", rate_per_s=1000, rate_burst=1000, firmware_configs=REPO / "firmware_configs",
+        consumer_group=f"test-{uuid.uuid4().hex[:8]}",
+    )  # fmt: skip
+    app = create_app(settings, api_settings)
+    services: Services = app.state.services
+    async with app.router.lifespan_context(app):
+        tokens: dict[str, str] = {}
+        for role in ROLES:
+            services.accounts.add_user(f"{role}-1", role, ["north"] if role == "inspector" else [], now_ms())
+            tokens[role] = services.accounts.create_token(f"{role}-1", now_ms(), None).text
+        start = now_ms() - 60_000 - uuid.uuid4().int % 1000
+        north = _event("north", "gas-01", "ch4", start)
+        south = _event("south", "gas-02", "h2s", start)
+        sensitive = _event(
+            "north", "flow-01", "total", start, value=SECRET_VALUE, message=f"total = {SECRET_VALUE}"
+        )
+        services.store.apply([north, south, sensitive], {})
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield Api(client, services, tokens, north, south, sensitive)
+
+
+# -- every endpoint × every role × no token ------------------------------------------------------
+
+ALLOWED_ALL = {r: {200} for r in ROLES}
+HANDLERS = {"admin": {200, 409}, "commander": {200, 409}, "inspector": {200, 409}, "viewer": {403}}
+MANAGERS = {"admin": {201}, "commander": {201}, "inspector": {403}, "viewer": {403}}
+
+
+def _matrix(api: Api) -> list[tuple[str, str, dict[str, Any], dict[str, set[int]]]]:
+    a = api.north.id
+    later = now_ms() + 3_600_000
+    window = {
+        "site": "north",
+        "device": "nowhere",
+        "from_ms": later,
+        "until_ms": later + 1000,
+        "reason": "test",
+    }
+    return [
+        ("GET", "/api/v1/alerts", {}, ALLOWED_ALL),
+        ("GET", f"/api/v1/alerts/{a}", {}, ALLOWED_ALL),
+        ("POST", f"/api/v1/alerts/{a}/comment", {"json": {"comment": "looking"}}, HANDLERS),
+        ("POST", f"/api/v1/alerts/{a}/assign", {"json": {"assignee": "inspector-1"}}, HANDLERS),
+        ("POST", f"/api/v1/alerts/{a}/acknowledge", {"json": {}}, HANDLERS),
+        ("POST", f"/api/v1/alerts/{a}/shelve", {"json": {"until_ms": later}}, HANDLERS),
+        ("POST", f"/api/v1/alerts/{a}/resolve", {}, HANDLERS),
+        ("GET", "/api/v1/maintenance-windows", {}, ALLOWED_ALL),
+        ("POST", "/api/v1/maintenance-windows", {"json": window}, MANAGERS),
+        (
+            "DELETE",
+            "/api/v1/maintenance-windows/987654321",
+            {},
+            {"admin": {404}, "commander": {404}, "inspector": {403}, "viewer": {403}},
+        ),
+        (
+            "GET",
+            "/api/v1/audit",
+            {},
+            {"admin": {200}, "commander": {403}, "inspector": {403}, "viewer": {403}},
+        ),
+        ("GET", "/api/v1/me", {}, ALLOWED_ALL),
+        ("GET", "/api/v1/sites", {}, ALLOWED_ALL),
+        ("GET", "/api/v1/points", {"params": {"site": "north"}}, ALLOWED_ALL),
+        (
+            "GET",
+            "/api/v1/points/north/north-gw1/gas-01/ch4/history",
+            {"params": {"from_ms": now_ms() - 3_600_000, "to_ms": now_ms()}},
+            ALLOWED_ALL,
+        ),
+    ]
+
+
+async def test_every_endpoint_with_every_role_and_without_token(api: Api) -> None:
+    spec = (await api.client.get("/openapi.json")).json()
+    documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops if p != "/healthz"}
+    matrix = _matrix(api)
+    tried = {
+        (m, p.replace(api.north.id, "{alert_id}").replace("987654321", "{window_id}"))
+        for m, p, _, _ in matrix
+    }
+    tried = {
+        (m, "/api/v1/points/{site}/{gateway}/{device}/{point}/history" if "history" in p else p)
+        for m, p in tried
+    }
+    assert documented <= tried, f"endpoints missing from the matrix: {documented - tried}"
+    failures = []
+    for method, path, kwargs, expected in matrix:
+        response = await api.call(None, method, path, **kwargs)
+        if response.status_code != 401 or response.headers["content-type"] != "application/problem+json":
+            failures.append(f"no token {method} {path}: {response.status_code}")
+        bad = await api.client.request(
+            method, path, headers={"Authorization": "Bearer pw_nope_nope"}, **kwargs
+        )
+        if bad.status_code != 401:
+            failures.append(f"bad token {method} {path}: {bad.status_code}")
+        for role in ROLES:
+            response = await api.call(role, method, path, **kwargs)
+            if response.status_code not in expected[role]:
+                failures.append(f"{role} {method} {path}: {response.status_code} {response.text[:200]}")
+    assert not failures, "\n".join(failures)
+    assert (await api.client.get("/healthz")).status_code == 200
+
+
+# -- inspector isolation ----------------------------------------------------------------------
+
+
+async def test_inspector_never_sees_another_site(api: Api) -> None:
+    listing = (await api.call("inspector", "GET", "/api/v1/alerts", params={"limit": 500})).json()
+    assert listing["items"] and {item["site"] for item in listing["items"]} == {"north"}
+    assert (await api.call("inspector", "GET", "/api/v1/alerts", params={"site": "south"})).json()[
+        "total"
+    ] == 0
+    for method, path in [
+        ("GET", f"/api/v1/alerts/{api.south.id}"),
+        ("POST", f"/api/v1/alerts/{api.south.id}/acknowledge"),
+        ("GET", "/api/v1/points/south/south-gw1/gas-01/ch4/history?from_ms=0&to_ms=1000"),
+    ]:
+        response = await api.call("inspector", method, path)
+        assert response.status_code == 404, (method, path, response.text)
+        assert "south" not in response.json()["detail"] or "no point" in response.json()["detail"]
+    sites = (await api.call("inspector", "GET", "/api/v1/sites")).json()
+    assert [s["site"] for s in sites["items"]] == ["north"]
+    points = (await api.call("inspector", "GET", "/api/v1/points", params={"site": "south"})).json()
+    assert points["total"] == 0
+    # The commander sees both.
+    both = (await api.call("commander", "GET", "/api/v1/alerts", params={"limit": 500})).json()
+    assert {"north", "south"} <= {item["site"] for item in both["items"]}
+
+
+# -- masking ------------------------------------------------------------------------------------
+
+
+async def test_sensitive_values_are_masked_for_roles_without_clearance(api: Api) -> None:
+    detail_path = f"/api/v1/alerts/{api.sensitive.id}"
+    for role in ("inspector", "viewer"):
+        for path in (detail_path, "/api/v1/alerts?limit=500", "/api/v1/points?site=north&limit=500"):
+            response = await api.call(role, "GET", path)
+            assert response.status_code == 200
+            assert str(SECRET_VALUE) not in response.text, (role, path)
+        detail = (await api.call(role, "GET", detail_path)).json()
+        assert detail["masked"] is True and detail["classification"] == "sensitive"
+        assert detail["value"] is None and detail["expected_high"] is None
+        assert all(h["value"] is None for h in detail["history"])
+    before = (await api.call("admin", "GET", "/api/v1/audit", params={"action": "sensitive.read"})).json()[
+        "total"
+    ]
+    detail = (await api.call("commander", "GET", detail_path)).json()
+    assert detail["masked"] is False and detail["value"] == SECRET_VALUE
+    audit = (await api.call("admin", "GET", "/api/v1/audit", params={"action": "sensitive.read"})).json()
+    assert audit["total"] == before + 1
+    assert (
+        audit["items"][0]["actor"] == "commander-1"
+        and audit["items"][0]["target"] == f"alert:{api.sensitive.id}"
+    )
+
+
+# -- alert handling ---------------------------------------------------------------------------------
+
+
+async def test_acknowledge_shelve_resolve_are_recorded_published_and_audited(api: Api) -> None:
+    event = _event("north", "gas-03", "ch4", now_ms() - 5_000)
+    api.services.store.apply([event], {})
+    path = f"/api/v1/alerts/{event.id}"
+    consumer = api.services.consumer
+    assert consumer is not None
+    await eventually(lambda: _true(consumer.stats.connected), timeout_s=40.0)
+    duplicates = consumer.stats.events_duplicate
+
+    ack = await api.call("inspector", "POST", f"{path}/acknowledge", json={"comment": "on my way"})
+    assert ack.status_code == 200, ack.text
+    assert ack.json()["state"] == "acknowledged"
+    again = await api.call("commander", "POST", f"{path}/acknowledge")
+    assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
+    past = await api.call("commander", "POST", f"{path}/shelve", json={"until_ms": now_ms() - 1})
+    assert past.status_code == 422
+    shelved = await api.call("commander", "POST", f"{path}/shelve", json={"until_ms": now_ms() + 60_000})
+    assert shelved.json()["state"] == "shelved" and shelved.json()["shelved_until_ms"] is not None
+    await api.call("commander", "POST", f"{path}/assign", json={"assignee": "inspector-1"})
+    resolved = (
+        await api.call("admin", "POST", f"{path}/resolve", json={"comment": "sensor replaced"})
+    ).json()
+
+    assert resolved["state"] == "resolved" and resolved["assignee"] == "inspector-1"
+    assert [h["state"] for h in resolved["history"]] == ["open", "acknowledged", "shelved", "resolved"]
+    assert [(a["action"], a["actor"]) for a in resolved["actions"]] == [
+        ("acknowledge", "inspector-1"),
+        ("shelve", "commander-1"),
+        ("assign", "commander-1"),
+        ("resolve", "admin-1"),
+    ]
+    assert resolved["actions"][0]["comment"] == "on my way"
+    # Every state change went to Kafka and came back through the consumer as a duplicate.
+    await eventually(lambda: _true(consumer.stats.events_duplicate >= duplicates + 3))
+    audit = (await api.call("admin", "GET", "/api/v1/audit", params={"actor": "inspector-1"})).json()
+    assert any(
+        e["action"] == "alert.acknowledge" and e["target"] == f"alert:{event.id}" for e in audit["items"]
+    )
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_maintenance_window_suppresses_active_and_new_alerts(api: Api) -> None:
+    now = now_ms()
+    device = f"pt-{uuid.uuid4().hex[:6]}"
+    active = _event("north", device, "pressure", now - 10_000)
+    api.services.store.apply([active], {})
+    body = {
+        "site": "north",
+        "device": device,
+        "from_ms": now - 60_000,
+        "until_ms": now + 600_000,
+        "reason": "calib",
+    }
+    created = await api.call("commander", "POST", "/api/v1/maintenance-windows", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["suppressed"] == 1
+    assert (await api.call("viewer", "GET", f"/api/v1/alerts/{active.id}")).json()["state"] == "suppressed"
+    new = _event("north", device, "temperature", now)
+    api.services.store.apply([new], {})
+    assert (await api.call("viewer", "GET", f"/api/v1/alerts/{new.id}")).json()["state"] == "suppressed"
+    elsewhere = _event("north", "gas-01", "h2s", now)
+    api.services.store.apply([elsewhere], {})
+    assert (await api.call("viewer", "GET", f"/api/v1/alerts/{elsewhere.id}")).json()["state"] == "open"
+    window_id = created.json()["id"]
+    assert (await api.call("admin", "DELETE", f"/api/v1/maintenance-windows/{window_id}")).status_code == 204
+
+
+async def test_pagination_of_audit_and_windows(api: Api) -> None:
+    seen: list[int] = []
+    params: dict[str, Any] = {"limit": 2}
+    for _ in range(3):
+        page = (await api.call("admin", "GET", "/api/v1/audit", params=params)).json()
+        seen += [e["seq"] for e in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert seen == sorted(seen, reverse=True) and len(set(seen)) == len(seen) >= 2
+    bad = await api.call("admin", "GET", "/api/v1/audit", params={"cursor": "garbage"})
+    assert bad.status_code == 422
+
+
+async def test_registry_lists_configured_points_with_classification(api: Api) -> None:
+    points = (
+        await api.call("viewer", "GET", "/api/v1/points", params={"site": "north", "limit": 500})
+    ).json()
+    by_key = {(p["device"], p["point"]): p for p in points["items"]}
+    assert (
+        by_key[("gas-01", "ch4")]["unit"] == "%LEL"
+        and by_key[("gas-01", "ch4")]["classification"] == "internal"
+    )
+    assert by_key[("flow-01", next(p for d, p in by_key if d == "flow-01"))]["classification"] == "sensitive"
+    history = await api.call(
+        "viewer", "GET", "/api/v1/points/north/north-gw1/gas-01/ch4/history",
+        params={"from_ms": 0, "to_ms": 86_400_000 * 10},
+    )  # fmt: skip
+    assert history.status_code == 200 and history.json()["interval_ms"] * 500 >= 86_400_000 * 10
+
+
+async def test_revoked_token_is_refused(api: Api) -> None:
+    token = api.services.accounts.create_token("viewer-1", now_ms(), None)
+    headers = {"Authorization": f"Bearer {token.text}"}
+    assert (await api.client.get("/api/v1/me", headers=headers)).json()["name"] == "viewer-1"
+    api.services.accounts.revoke_token(token.token_id, now_ms())
+    assert (await api.client.get("/api/v1/me", headers=headers)).status_code == 401
+
+
+# -- limits (no database needed: the middleware answers first) -----------------------------------
+
+
+async def test_rate_limit_and_body_size() -> None:
+    app = create_app(
+        Settings(api_db_url="sqlite:///:memory:"),
+        ApiSettings(rate_per_s=0.01, rate_burst=3, max_body_bytes=100, firmware_configs=Path("/nonexistent")),
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        big = await client.post(
+            "/api/v1/alerts/x/comment", content=b"x" * 101, headers={"Authorization": "Bearer a"}
+        )
+        assert big.status_code == 413 and big.headers["content-type"] == "application/problem+json"
+        statuses = [
+            (await client.get("/openapi.json", headers={"Authorization": "Bearer b"})).status_code
+            for _ in range(5)
+        ]
+        assert statuses[3:] == [429, 429]
+        limited = await client.get("/openapi.json", headers={"Authorization": "Bearer b"})
+        assert limited.json()["status"] == 429 and int(limited.headers["retry-after"]) >= 1
+        # Another token has its own bucket.
+        assert (await client.get("/openapi.json", headers={"Authorization": "Bearer c"})).status_code == 200
+    await asyncio.sleep(0)

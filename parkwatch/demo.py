@@ -41,9 +41,9 @@ ANOMALY_SCORE = 0.9
 
 
 def demo_injections(duration_s: float | None) -> list[str]:
-    """Anomalies to inject, spread over the run (the detector needs ~20 s to learn first)."""
+    """Anomalies to inject, spread over the run (each point's detector learns 30 readings first)."""
     span = duration_s if duration_s is not None else 180.0
-    first = max(20.0, min(30.0, span * 0.4))
+    first = max(40.0, min(60.0, span * 0.4))
     plan = [
         ("spike", "north-gw1", "gas-01", "ch4", first),
         ("level_shift", "south-gw1", "tt-01", "temperature", first + 12),

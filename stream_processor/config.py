@@ -24,7 +24,7 @@ class DetectorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = "ewma_zscore"
+    name: str = "ensemble"
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")

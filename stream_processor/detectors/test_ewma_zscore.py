@@ -77,5 +77,5 @@ def test_large_offsets_keep_precision() -> None:
 def test_bad_parameters_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="alpha"):
         create_detector("ewma_zscore", {"alpha": 2.0})
-    with pytest.raises(ConfigError, match="known detectors: ewma_zscore, river_sad"):
+    with pytest.raises(ConfigError, match="known detectors: .*ewma_zscore, .*river_sad"):
         create_detector("nope")

@@ -10,19 +10,44 @@ names the part, its expected band and the observed value.
 
 How: every part is a :class:`~stream_processor.detectors.tail.ZStatDetector`
 and reports ``u = z / z_center`` (1 is its own "score 0.5"), so the parts are
-on one calibrated scale; the ensemble takes the largest ``u``. Then it
-*suppresses repeats*: ``peak`` is the largest ``u`` seen recently, forgotten
-geometrically by ``suppress_decay`` per reading; a reading whose ``u`` does
-not exceed ``peak`` has it multiplied by ``suppress_factor``. A new anomaly
-thus scores high on its first readings and its continuation lower, which is
-what an alert (and NAB's scoring) wants: one early detection, not a wall of
-them, while a larger anomaly inside a smaller one still stands out. The
-score is ``1 / (1 + u**-power)``.
+on one calibrated scale; the ensemble takes the largest ``u``. Four steps follow:
+
+1. *New extreme*: once ``warmup`` readings were learned, a value beyond the
+   range of every value seen so far by more than ``extreme_tolerance`` times
+   that range gets ``u`` at least ``extreme_u`` (as Numenta's HTM detector
+   does with its "spatial anomaly"): new territory for the point is news
+   even when its variance, inflated by old spikes, says otherwise.
+2. *Repeat suppression*: ``peak`` is the largest ``u`` seen recently,
+   forgotten geometrically by ``suppress_decay`` per reading; a reading whose
+   ``u`` does not exceed ``peak`` has it multiplied by ``suppress_factor``. A
+   new anomaly thus scores high on its first readings and its continuation
+   lower, which is what an alert (and NAB's scoring) wants: one early
+   detection, not a wall of them, while a larger anomaly inside a smaller one
+   still stands out.
+3. *Anomaly likelihood* (Numenta's HTM post-processing): the raw score
+   ``1 / (1 + u**-power)`` (before suppression: a normalised prediction error)
+   is averaged over a short memory (EWMA weight ``likelihood_short``); that
+   short mean is compared with its own long-run mean and spread (EWMA weight
+   ``likelihood_long``) as a Gaussian tail ``Q``, and ``L = log(Q + 1e-10) /
+   log(1e-10)`` (NAB's log scale, 0 usual … 1 for a tail of ``1e-10``)
+   multiplies ``u`` by ``exp(likelihood_gain · L)``. A sustained rise of the
+   point's surprise (noisier, a changed pattern) lifts readings that alone
+   would pass, while a point whose parts fire all the time (routine spikes)
+   gets no lift from them. It starts after ``warmup`` rated readings.
+4. The score is ``1 / (1 + u**-power)``: a single large deviation still
+   scores near 1 at once (the likelihood only adds), so alerting on it stays
+   immediate.
+
+With ``extreme_u = 0`` and ``likelihood_gain = 0`` it is the plain max +
+suppression of earlier versions.
 
 When it doesn't: the parts' weaknesses add up as false alarms (a periodic
 signal trips ``median_mad`` and ``level_shift`` on every cycle; give such a
-point ``seasonal_lag`` or its own detector); and while an anomaly lasts, a
-second, smaller one is scored down.
+point ``seasonal_lag`` or its own detector); while an anomaly lasts, a
+second, smaller one is scored down; the range never forgets, so a point that
+once spiked far hides later, smaller new extremes (the parts still see them);
+and after a lasting change the likelihood keeps lifting scores until its long
+memory (about ``1/likelihood_long`` readings) has adopted the new normal.
 
 Parts are weighted through their ``z_center``: a part with a larger one must
 see a larger deviation before it wins. Parts whose statistic keeps growing
@@ -31,17 +56,19 @@ can collapse to its floor (``median_mad`` on a signal that sits on one value)
 defeat the suppression and rank poorly across points; docs/nab.md has the
 measurements.
 
-Cost: the sum of its parts plus about 1 µs (see docs/nab.md for figures).
+Cost: the sum of its parts plus about 2 µs; state: the parts' plus eight floats
+(see docs/nab.md for figures).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
 from stream_processor.detectors.base import DetectorBase, Explanation
 from stream_processor.detectors.registry import create_detector, register
-from stream_processor.detectors.tail import ZStatDetector, unit_score
+from stream_processor.detectors.tail import ZStat, ZStatDetector, unit_score
 
 __all__ = ["EnsembleDetector", "EnsembleExplanation", "DEFAULT_MEMBERS"]
 
@@ -54,6 +81,11 @@ DEFAULT_MEMBERS: Final[Mapping[str, Mapping[str, Any]]] = {
     "rate_of_change": {"alpha": 0.001, "clip_z": 0.0, "z_center": 12.0},
 }
 _NOTHING_YET: Final = Explanation(0.0, None, None)
+_RANGE: Final = "range"  # explain_detail's name for the new-extreme check
+_SQRT_HALF: Final = math.sqrt(0.5)
+_LOG_TINY: Final = math.log(1e-10)  # NAB's log scaling of the likelihood maps 1 - 1e-10 to 1
+_MIN_RAW_STD: Final = 0.01  # floor of the spread of the short mean of raw scores (in [0, 1]); docs/nab.md
+_MIN_RAW_VAR: Final = _MIN_RAW_STD**2
 
 
 class EnsembleExplanation(NamedTuple):
@@ -68,7 +100,7 @@ class EnsembleExplanation(NamedTuple):
 
 @register("ensemble")
 class EnsembleDetector(DetectorBase):
-    """Max of calibrated parts with repeat suppression; explanations name the part.
+    """Max of calibrated parts, new-extreme check, repeat suppression, likelihood; names the part.
 
     >>> det = EnsembleDetector()
     >>> for i in range(200):
@@ -86,9 +118,19 @@ class EnsembleDetector(DetectorBase):
         power: float = 4.0,
         suppress_decay: float = 0.998,
         suppress_factor: float = 0.5,
+        warmup: int = 150,
+        extreme_tolerance: float = 0.05,
+        extreme_u: float = 4.0,
+        likelihood_short: float = 0.03,
+        likelihood_long: float = 0.001,
+        likelihood_gain: float = 2.0,
     ) -> None:
         if power <= 0.0 or not 0.0 <= suppress_decay < 1.0 or not 0.0 <= suppress_factor <= 1.0:
             raise ValueError("need power > 0, 0 <= suppress_decay < 1, 0 <= suppress_factor <= 1")
+        if warmup < 2 or extreme_tolerance < 0.0 or extreme_u < 0.0 or likelihood_gain < 0.0:
+            raise ValueError("need warmup >= 2, extreme_tolerance >= 0, extreme_u >= 0, likelihood_gain >= 0")
+        if not (0.0 < likelihood_short <= 1.0 and 0.0 < likelihood_long < 1.0):
+            raise ValueError("need 0 < likelihood_short <= 1 and 0 < likelihood_long < 1")
         chosen = DEFAULT_MEMBERS if members is None else members
         if not chosen:
             raise ValueError("an ensemble needs at least one member")
@@ -102,12 +144,26 @@ class EnsembleDetector(DetectorBase):
         self.power = power
         self.suppress_decay = suppress_decay
         self.suppress_factor = suppress_factor
-        # Learned state: the parts' states and the recent peak of u.
+        self.warmup = warmup
+        self.extreme_tolerance = extreme_tolerance
+        self.extreme_u = extreme_u
+        self.likelihood_short = likelihood_short
+        self.likelihood_long = likelihood_long
+        self.likelihood_gain = likelihood_gain
+        # Learned state: the parts' states, the recent peak of u, the range of the values
+        # seen, and the short mean of the raw score with the long mean/variance of that mean.
         self.names = list(chosen)
         self.parts = parts
         self.peak = 0.0
+        self.n = 0  # readings learned
+        self.low = math.inf
+        self.high = -math.inf
+        self.rated = 0  # readings with a raw score (a part out of its warm-up)
+        self.short = 0.0
+        self.long_mean = 0.0
+        self.long_var = 0.0
 
-    def _combine(self, stats: list[tuple[float, float, float] | None]) -> tuple[Explanation, int]:
+    def _best(self, stats: list[ZStat]) -> tuple[float, int]:
         best = -1.0
         winner = -1
         for i, stat in enumerate(stats):
@@ -115,37 +171,93 @@ class EnsembleDetector(DetectorBase):
                 u = stat[0] / self.parts[i].z_center
                 if u > best:
                     best, winner = u, i
+        return best, winner
+
+    def _finish(self, x: float, best: float, learn: bool) -> tuple[float, bool]:
+        """The combined score from the parts' best ``u`` (>= 0); with ``learn``, update the state.
+
+        Returns the score and whether the new-extreme check decided it.
+        """
+        n = self.n
+        low, high = self.low, self.high
+        extreme = False
+        if n >= self.warmup and self.extreme_u > 0.0:
+            reach = self.extreme_tolerance * (high - low)
+            if (x > high + reach or x < low - reach) and best < self.extreme_u:
+                best, extreme = self.extreme_u, True
+        peak = self.peak
+        u = best if best > peak else best * self.suppress_factor
+        # HTM-style anomaly likelihood: how unusual the recent mean of the raw score is.
+        raw = unit_score(best, self.power)
+        short = self.short + self.likelihood_short * (raw - self.short)
+        rated = self.rated
+        mean = self.long_mean
+        var = self.long_var
+        if rated >= self.warmup and self.likelihood_gain > 0.0:
+            z = (short - mean) / (math.sqrt(var) if var > _MIN_RAW_VAR else _MIN_RAW_STD)
+            tail = 0.5 * math.erfc(z * _SQRT_HALF)  # Q(z), 1 - likelihood
+            log_score = math.log(tail + 1e-10) / _LOG_TINY  # NAB's log scaling: 0 .. 1
+            if log_score > 0.0:
+                u *= math.exp(self.likelihood_gain * log_score)
+        if learn:
+            self.n = n + 1
+            if x < low:
+                self.low = x
+            if x > high:
+                self.high = x
+            decayed = peak * self.suppress_decay
+            self.peak = best if best > decayed else decayed
+            self.short = short
+            a = max(self.likelihood_long, 1.0 / (rated + 1))
+            d = short - mean
+            self.long_mean = mean + a * d
+            self.long_var = (1.0 - a) * (var + a * d * d)
+            self.rated = rated + 1
+        return unit_score(u, self.power), extreme
+
+    def _learn_unrated(self, x: float) -> None:
+        """What a reading teaches while no part has a score yet: the range and the peak's decay."""
+        self.n += 1
+        self.low = min(self.low, x)
+        self.high = max(self.high, x)
+        self.peak *= self.suppress_decay
+
+    def _explain(self, x: float, stats: list[ZStat], learn: bool) -> tuple[Explanation, str | None]:
+        best, winner = self._best(stats)
         if winner < 0:
-            return _NOTHING_YET, -1
+            if learn:
+                self._learn_unrated(x)
+            return _NOTHING_YET, None
+        score, extreme = self._finish(x, best, learn)
         _, centre, scale = stats[winner]  # type: ignore[misc]  # winner's stat is not None
         half = self.parts[winner].z_center * scale
-        u = best if best > self.peak else best * self.suppress_factor
-        return Explanation(unit_score(u, self.power), centre - half, centre + half), winner
+        name = _RANGE if extreme else self.names[winner]
+        return Explanation(score, centre - half, centre + half), name
 
     def explain_one(self, x: float) -> Explanation:
-        return self._combine([p.z_one(x) for p in self.parts])[0]
+        x = float(x)
+        return self._explain(x, [p.z_one(x) for p in self.parts], learn=False)[0]
 
     def explain_detail(self, x: float) -> EnsembleExplanation:
-        """:meth:`explain_one` with the name of the part that gave the score and the value."""
-        e, winner = self._combine([p.z_one(x) for p in self.parts])
-        name = self.names[winner] if winner >= 0 else None
-        return EnsembleExplanation(e.score, e.expected_low, e.expected_high, name, float(x))
+        """:meth:`explain_one` with the name of what gave the score and the value.
+
+        The name is the part with the largest ``u``, or ``"range"`` when the
+        value is a new extreme and that check lifted the score.
+        """
+        x = float(x)
+        e, name = self._explain(x, [p.z_one(x) for p in self.parts], learn=False)
+        return EnsembleExplanation(e.score, e.expected_low, e.expected_high, name, x)
 
     def score_one(self, x: float) -> float:
         return self.explain_one(x).score
 
-    def _learn_peak(self, stats: list[tuple[float, float, float] | None]) -> None:
-        best = 0.0
-        for i, stat in enumerate(stats):
-            if stat is not None:
-                best = max(best, stat[0] / self.parts[i].z_center)
-        self.peak = max(best, self.peak * self.suppress_decay)
-
     def learn_one(self, x: float) -> None:
-        self._learn_peak([p.z_learn_one(x) for p in self.parts])
+        x = float(x)
+        self._explain(x, [p.z_learn_one(x) for p in self.parts], learn=True)
 
     def explain_learn_one(self, x: float) -> Explanation:
-        # _combine and _learn_peak fused: the per-reading hot path.
+        # The per-reading hot path: the parts' z_one and learn_one fused, and _finish(learn=True)
+        # inlined (the contract checks hold it equal to explain_one followed by learn_one).
         best = -1.0
         winner: tuple[float, float, float] | None = None
         winner_center = 1.0
@@ -156,11 +268,45 @@ class EnsembleDetector(DetectorBase):
                 if u > best:
                     best, winner, winner_center = u, stat, part.z_center
         if winner is None:
-            self.peak *= self.suppress_decay
+            self._learn_unrated(x)
             return _NOTHING_YET
+        n = self.n
+        low = self.low
+        high = self.high
+        warm = n >= self.warmup
+        extreme_u = self.extreme_u
+        if warm and best < extreme_u:
+            reach = self.extreme_tolerance * (high - low)
+            if x > high + reach or x < low - reach:
+                best = extreme_u
+        self.n = n + 1
+        if x < low:
+            self.low = float(x)
+        if x > high:
+            self.high = float(x)
         peak = self.peak
         decayed = peak * self.suppress_decay
         self.peak = best if best > decayed else decayed
         u = best if best > peak else best * self.suppress_factor
+        power = self.power
+        old_short = self.short
+        raw = 1.0 / (1.0 + best**-power) if best > 1e-3 else unit_score(best, power)
+        short = old_short + self.likelihood_short * (raw - old_short)
+        self.short = short
+        rated = self.rated
+        mean = self.long_mean
+        var = self.long_var
+        if rated >= self.warmup and self.likelihood_gain > 0.0:
+            z = (short - mean) / (math.sqrt(var) if var > _MIN_RAW_VAR else _MIN_RAW_STD)
+            log_score = math.log(0.5 * math.erfc(z * _SQRT_HALF) + 1e-10) / _LOG_TINY
+            if log_score > 0.0:
+                u *= math.exp(self.likelihood_gain * log_score)
+        a = 1.0 / (rated + 1)
+        if a < self.likelihood_long:
+            a = self.likelihood_long
+        d = short - mean
+        self.long_mean = mean + a * d
+        self.long_var = (1.0 - a) * (var + a * d * d)
+        self.rated = rated + 1
         half = winner_center * winner[2]
-        return Explanation(unit_score(u, self.power), winner[1] - half, winner[1] + half)
+        return Explanation(unit_score(u, power), winner[1] - half, winner[1] + half)

@@ -61,3 +61,51 @@ def test_members_must_report_a_z_statistic_and_exist() -> None:
         create_detector("ensemble", {"members": {"nope": {}}})
     with pytest.raises(ConfigError, match="at least one member"):
         create_detector("ensemble", {"members": {}})
+
+
+def test_a_new_extreme_scores_high_and_is_named_range() -> None:
+    det = EnsembleDetector()
+    det.learn_many(_noise(400))  # a range of about 50 ± 3
+    low, high = det.low, det.high
+    x = high + 0.08 * (high - low)  # beyond the range by more than its 5 %, yet a modest z
+    parts_only = EnsembleDetector(extreme_u=0.0)
+    parts_only.learn_many(_noise(400))
+    assert parts_only.score_one(x) < 0.9
+    e = det.explain_detail(x)
+    assert e.detector == "range" and e.score > 0.99
+    assert det.explain_detail(high - 0.1).detector == "ewma_level"  # inside the range
+
+
+def test_the_range_and_the_likelihood_wait_for_the_warm_up() -> None:
+    quiet = _noise(100)
+    det, plain = EnsembleDetector(), EnsembleDetector(extreme_u=0.0, likelihood_gain=0.0)
+    det.learn_many(quiet)
+    plain.learn_many(quiet)
+    probe = np.linspace(40.0, 60.0, 21)
+    np.testing.assert_array_equal(det.score_many(probe), plain.score_many(probe))
+
+
+def test_a_lasting_change_of_the_raw_score_is_lifted_by_the_likelihood() -> None:
+    rng = np.random.default_rng(11)
+    before = (50.0 + rng.normal(0.0, 1.0, 1500)).tolist()
+    after = (50.0 + rng.normal(0.0, 2.5, 300)).tolist()  # noisier, but no single reading stands out much
+    det, plain = EnsembleDetector(extreme_u=0.0), EnsembleDetector(extreme_u=0.0, likelihood_gain=0.0)
+    for x in before:
+        det.learn_one(x)
+        plain.learn_one(x)
+    with_likelihood = [det.explain_learn_one(x).score for x in after]
+    without = [plain.explain_learn_one(x).score for x in after]
+    assert max(with_likelihood) > max(without)
+    assert np.mean(np.array(with_likelihood) > np.array(without)) > 0.5
+    # and a quiet stretch is left alone: the likelihood does not lift ordinary noise
+    quiet = EnsembleDetector(extreme_u=0.0)
+    quiet.learn_many(before)
+    assert quiet.score_one(50.3) < 0.1
+
+
+@pytest.mark.parametrize("params", [{"warmup": 1}, {"extreme_tolerance": -0.1}, {"extreme_u": -1.0},
+                                    {"likelihood_gain": -1.0}, {"likelihood_short": 0.0},
+                                    {"likelihood_long": 1.0}])
+def test_bad_parameters_are_config_errors(params: dict[str, float]) -> None:
+    with pytest.raises(ConfigError, match="invalid parameters"):
+        create_detector("ensemble", params)

@@ -1,11 +1,14 @@
 """Create the Kafka topics the pipeline needs, once, before anything produces.
 
 Partitions: ``readings`` gets ``settings.readings_partitions`` (the ceiling on
-worker parallelism; its key is the device, so per-sensor order holds). ``alerts``
-and ``deadletter`` carry little traffic and only need per-key order, so one
-partition each. Existing topics are left alone: a partition count that differs
-from the settings is logged, never changed, because re-partitioning would move
-keys away from their table state.
+worker parallelism; its key is the device, so per-sensor order holds). ``alerts``,
+``deadletter``, ``alarms`` and ``gateway-events`` carry little traffic and only
+need per-key order, so one partition each. ``bridge-seq`` (the bridges'
+per-gateway seq state) has one partition, which every bridge reads whole at
+start, and is compacted: only the last record per gateway stream is needed.
+Existing topics are left alone: a partition count that differs from the
+settings is logged, never changed, because re-partitioning would move keys
+away from their table state.
 """
 
 from __future__ import annotations
@@ -18,18 +21,23 @@ from aiokafka.errors import KafkaError
 
 from parkwatch.errors import StackError
 from parkwatch.settings import Settings
+from parkwatch.wire.events import KAFKA_ALARMS, KAFKA_GATEWAY_EVENTS
 from parkwatch.wire.topics import KAFKA_ALERTS, KAFKA_DEADLETTER, KAFKA_READINGS
 
-__all__ = ["topic_partitions", "ensure_topics"]
+__all__ = ["KAFKA_BRIDGE_SEQ", "topic_partitions", "ensure_topics"]
 
 log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS: Final = 36
+#: The bridges' own state (see ``stream_processor/bridge/seq_state.py``).
+KAFKA_BRIDGE_SEQ: Final = "bridge-seq"
+_TOPIC_CONFIGS: Final = {KAFKA_BRIDGE_SEQ: {"cleanup.policy": "compact"}}
 
 
 def topic_partitions(settings: Settings) -> dict[str, int]:
     """Name -> partition count of every topic the pipeline uses."""
-    return {KAFKA_READINGS: settings.readings_partitions, KAFKA_ALERTS: 1, KAFKA_DEADLETTER: 1}
+    return {KAFKA_READINGS: settings.readings_partitions, KAFKA_ALERTS: 1, KAFKA_DEADLETTER: 1,
+            KAFKA_ALARMS: 1, KAFKA_GATEWAY_EVENTS: 1, KAFKA_BRIDGE_SEQ: 1}
 
 
 async def ensure_topics(settings: Settings, *, timeout_ms: int = 10_000) -> list[str]:
@@ -54,7 +62,8 @@ async def ensure_topics(settings: Settings, *, timeout_ms: int = 10_000) -> list
         if not missing:
             return []
         response = await admin.create_topics(
-            [NewTopic(name, wanted[name], replication_factor=1) for name in missing],
+            [NewTopic(name, wanted[name], replication_factor=1, topic_configs=_TOPIC_CONFIGS.get(name))
+             for name in missing],
             timeout_ms=timeout_ms,
         )
     except KafkaError as exc:

@@ -1,6 +1,10 @@
-"""MQTT -> Kafka bridge: frames in, one ``readings`` record per device out, bad payloads to ``deadletter``.
+"""MQTT -> Kafka bridge, at least once.
 
-Run it with ``parkwatch bridge``; embed it with :class:`Bridge`.
+Frames in, one ``readings`` record per device out; alarms to ``alarms``; seq
+gaps, repeats and gateway status changes to ``gateway-events``; bad payloads
+to ``deadletter``. MQTT messages are acknowledged only after Kafka has
+everything derived from them. Run it with ``parkwatch bridge``; embed it with
+:class:`Bridge`. Delivery guarantees: ``stream_processor/README.md``.
 """
 
 from __future__ import annotations

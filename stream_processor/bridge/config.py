@@ -47,6 +47,19 @@ class BridgeConfig(BaseModel):
     health_report: Literal["influxdb", "off"] = "influxdb"
     #: On SIGTERM, how long to keep retrying undelivered records before giving up (logged).
     shutdown_timeout_s: Duration = Field(default=10.0, alias="shutdown_timeout")
+    #: Seqs skipped by a gateway are reported as a ``gap`` event if they have not
+    #: arrived this long after the hole was seen (the backlog must start by then).
+    gap_timeout_s: Duration = Field(default=60.0, alias="gap_timeout")
+    #: Once a later seq of the backlog arrived inside a hole, the seqs below it get
+    #: only this long (covers reordering between bridges of one share group).
+    reorder_grace_s: Duration = Field(default=5.0, alias="reorder_grace")
+    #: A seq this far below the gateway's highest (and in no hole) is a seq reset, not a duplicate.
+    dedupe_window: int = Field(default=100_000, gt=0)
+    #: Holes remembered per gateway stream; beyond, the oldest is reported at once and forgotten.
+    max_holes: int = Field(default=1_000, gt=0)
+    #: Where the per-gateway seq and status state lives: the compacted ``bridge-seq``
+    #: Kafka topic (survives restarts, shared by a share group) or only this process.
+    seq_state: Literal["kafka", "memory"] = "kafka"
 
     @field_validator("compression")
     @classmethod

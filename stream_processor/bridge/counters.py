@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = ["BridgeCounters"]
@@ -13,8 +13,12 @@ __all__ = ["BridgeCounters"]
 class BridgeCounters:
     """Totals since start; logged every ``stats_interval`` and on exit.
 
-    ``records_out``/``readings_out`` count readings records Kafka acknowledged;
-    ``deadletter`` counts rejected MQTT messages by reason (acknowledged or not).
+    ``frames_in`` counts every MQTT message taken in (data, alarm and status);
+    ``frames_ok`` the valid data frames forwarded. ``*_out`` count records Kafka
+    acknowledged, by topic; ``deadletter`` counts rejected MQTT messages by reason
+    (acknowledged or not). ``duplicates`` are frames and alarms dropped as repeats;
+    ``late`` those forwarded although their seq had been reported as a gap;
+    ``gaps``/``gap_seqs`` the gap events raised and the seqs they cover.
     """
 
     frames_in: int = 0
@@ -23,6 +27,16 @@ class BridgeCounters:
     readings_out: int = 0
     deadletter: Counter[str] = field(default_factory=Counter)
     deadletter_out: int = 0
+    alarms_in: int = 0
+    alarms_out: int = 0
+    status_in: int = 0
+    duplicates: int = 0
+    late: int = 0
+    seq_resets: int = 0
+    gaps: int = 0
+    gap_seqs: int = 0
+    events_out: int = 0
+    state_out: int = 0
     #: Records whose produce failed and were retried.
     produce_retries: int = 0
     #: Records given up on (too large for Kafka, or still failing at shutdown); each is logged.
@@ -30,13 +44,6 @@ class BridgeCounters:
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready copy."""
-        return {
-            "frames_in": self.frames_in,
-            "frames_ok": self.frames_ok,
-            "records_out": self.records_out,
-            "readings_out": self.readings_out,
-            "deadletter": dict(sorted(self.deadletter.items())),
-            "deadletter_out": self.deadletter_out,
-            "produce_retries": self.produce_retries,
-            "produce_lost": self.produce_lost,
-        }
+        doc = asdict(self)
+        doc["deadletter"] = dict(sorted(self.deadletter.items()))
+        return doc

@@ -1,12 +1,18 @@
-"""What one MQTT message becomes on Kafka: device records, or one dead letter.
+"""What one MQTT message becomes on Kafka: records, or one dead letter.
 
 Pure and synchronous, so it is unit-tested without brokers. Checks, in order:
-the topic must follow the scheme and be a ``data`` channel (``bad_topic``); the
-payload must decode (:func:`~parkwatch.wire.frames.decode_frame`'s reasons:
-``oversize``, ``not_json``, ``nan``, ``not_object``, ``unknown_version``,
-``schema``); the frame's site and gateway must be the topic's
-(``topic_mismatch``: a gateway must not speak for another). A valid frame
-becomes one ``readings`` record per device with readings, keyed by device.
+the topic must follow the scheme (``bad_topic``); the payload must decode
+(:func:`~parkwatch.wire.frames.decode_frame`'s reasons: ``oversize``,
+``not_json``, ``nan``, ``not_object``, ``unknown_version``, ``schema``; the
+same codes for alarms and status); the payload's site and gateway must be the
+topic's (``topic_mismatch``: a gateway must not speak for another).
+
+- ``data``: a valid frame becomes one ``readings`` record per device with
+  readings, keyed by device; ``seq_key``/``seq`` name it for the seq tracker.
+- ``alarm``: a valid alarm becomes one ``alarms`` record keyed by gateway.
+- ``status``: a valid status becomes no record, only ``status`` (the bridge
+  turns changes into gateway events); an empty payload (a retained status
+  being cleared) is ignored.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from parkwatch.errors import FrameError
+from parkwatch.wire.alarms import decode_alarm, encode_alarm
+from parkwatch.wire.events import KAFKA_ALARMS, GatewayStatus, decode_status
 from parkwatch.wire.frames import decode_frame
 from parkwatch.wire.records import DeadLetter, split_frame
 from parkwatch.wire.topics import KAFKA_DEADLETTER, KAFKA_READINGS, parse_mqtt_topic
@@ -37,11 +45,18 @@ class OutgoingRecord:
 
 @dataclass(slots=True)
 class Routed:
-    """The outcome for one MQTT message: ``reason`` is None when the frame was accepted."""
+    """The outcome for one MQTT message: ``reason`` is None when the payload was accepted.
+
+    ``seq_key`` (``<site>/<gateway>/data`` or ``.../alarm``) and ``seq`` are set for
+    accepted frames and alarms; ``status`` for an accepted status message.
+    """
 
     records: list[OutgoingRecord] = field(default_factory=list)
     reason: str | None = None
     detail: str = ""
+    seq_key: str | None = None
+    seq: int | None = None
+    status: GatewayStatus | None = None
 
 
 def _dead(
@@ -69,23 +84,38 @@ def route_message(
     >>> r.reason, r.records[0].topic, r.records[0].key
     ('not_json', 'deadletter', b'north/gw-01')
     """
+    def dead(reason: str, detail: str, key: str) -> Routed:
+        return _dead(reason, detail, topic, key, payload, received_ms, deadletter_payload_bytes)
+
     parsed = parse_mqtt_topic(topic)
-    if parsed is None or parsed.channel != "data":
-        return _dead(
-            BAD_TOPIC, "topic does not follow parkwatch/<site>/<gateway>/data", topic, topic,
-            payload, received_ms, deadletter_payload_bytes,
-        )
+    if parsed is None:
+        return dead(BAD_TOPIC, "topic does not follow parkwatch/<site>/<gateway>/<data|alarm|status>", topic)
     origin = f"{parsed.site}/{parsed.gateway}"
     try:
-        frame = decode_frame(payload, max_frame_bytes)
+        if parsed.channel == "data":
+            frame = decode_frame(payload, max_frame_bytes)
+            site, gateway = frame.site, frame.gateway
+        elif len(payload) > max_frame_bytes:
+            raise FrameError("oversize", f"{len(payload)} bytes > limit {max_frame_bytes}")
+        elif parsed.channel == "alarm":
+            alarm = decode_alarm(payload)
+            site, gateway = alarm.site, alarm.gateway
+        elif not payload:
+            return Routed()
+        else:
+            status = decode_status(payload)
+            site, gateway = status.site, status.gateway
     except FrameError as exc:
-        return _dead(exc.reason, exc.detail, topic, origin, payload, received_ms, deadletter_payload_bytes)
-    if frame.site != parsed.site or frame.gateway != parsed.gateway:
-        detail = f"frame says {frame.site}/{frame.gateway}, topic says {origin}"
-        return _dead(TOPIC_MISMATCH, detail, topic, origin, payload, received_ms, deadletter_payload_bytes)
-    return Routed(
-        [
+        return dead(exc.reason, exc.detail, origin)
+    if site != parsed.site or gateway != parsed.gateway:
+        return dead(TOPIC_MISMATCH, f"payload says {site}/{gateway}, topic says {origin}", origin)
+    if parsed.channel == "data":
+        records = [
             OutgoingRecord(KAFKA_READINGS, record.key.encode(), record.encode(), len(record.readings))
             for record in split_frame(frame)
         ]
-    )
+        return Routed(records, seq_key=f"{origin}/data", seq=frame.seq)
+    if parsed.channel == "alarm":
+        record = OutgoingRecord(KAFKA_ALARMS, origin.encode(), encode_alarm(alarm))
+        return Routed([record], seq_key=f"{origin}/alarm", seq=alarm.seq)
+    return Routed(status=status)

@@ -6,12 +6,15 @@ import json
 
 import pytest
 
+from parkwatch.wire.alarms import AlarmEvent, decode_alarm, encode_alarm
+from parkwatch.wire.events import GatewayStatus
 from parkwatch.wire.frames import DeviceBatch, Frame, Reading, encode_frame
 from parkwatch.wire.records import DeadLetter, decode_device_record
 from stream_processor.bridge.routing import route_message
 
 TS = 1764189600000
-TOPIC = "parkwatch/north/gw-01/data"
+ROOT = "parkwatch/north/gw-01"
+TOPIC = f"{ROOT}/data"
 
 
 def _frame(site: str = "north", gateway: str = "gw-01") -> Frame:
@@ -36,9 +39,39 @@ def test_a_frame_becomes_one_record_per_device_keyed_by_device() -> None:
     record = decode_device_record(routed.records[0].value)
     assert (record.device, record.seq) == ("gas-01", 7)
     assert record.readings[1] == Reading("h2s", TS, None, "comm_loss")
+    assert (routed.seq_key, routed.seq) == ("north/gw-01/data", 7)
+
+
+def test_an_alarm_becomes_one_alarms_record_keyed_by_gateway() -> None:
+    routed = _route("parkwatch/north/gw-01/alarm", encode_alarm(_alarm()))
+    assert routed.reason is None
+    [record] = routed.records
+    assert (record.topic, record.key) == ("alarms", b"north/gw-01")
+    assert decode_alarm(record.value) == _alarm()
+    assert (routed.seq_key, routed.seq) == ("north/gw-01/alarm", 7)
+
+
+def test_a_status_becomes_no_record_but_a_status() -> None:
+    routed = _route("parkwatch/north/gw-01/status", _status("offline"))
+    assert (routed.reason, routed.records) == (None, [])
+    assert routed.status == GatewayStatus("north", "gw-01", "offline", TS)
+    cleared = _route("parkwatch/north/gw-01/status", b"")
+    assert (cleared.reason, cleared.records, cleared.status) == (None, [], None)
 
 
 _GOOD = json.loads(encode_frame(_frame()))
+
+
+def _alarm() -> AlarmEvent:
+    return AlarmEvent("north", "gw-01", "gas-01", "ch4", "ch4-high-1", "high", 1, "raised", 27.5, 25.0, TS, 7)
+
+
+def _status(state: str) -> bytes:
+    return json.dumps({"v": 1, "state": state, "site": "north", "gateway": "gw-01", "ts_ms": TS,
+                       "counters": {"frames_acked": 3}}).encode()
+
+
+_ALARM = json.loads(encode_alarm(_alarm()))
 
 
 @pytest.mark.parametrize(
@@ -52,7 +85,13 @@ _GOOD = json.loads(encode_frame(_frame()))
         pytest.param(TOPIC, b"{" + b" " * 20_000 + b"}", "oversize", id="oversize"),
         pytest.param("parkwatch/south/gw-01/data", encode_frame(_frame()), "topic_mismatch", id="mismatch"),
         pytest.param("parkwatch/bad id/gw-01/data", encode_frame(_frame()), "bad_topic", id="bad-topic"),
-        pytest.param("parkwatch/north/gw-01/status", encode_frame(_frame()), "bad_topic", id="not-data"),
+        pytest.param(f"{ROOT}/other", encode_frame(_frame()), "bad_topic", id="unknown-channel"),
+        pytest.param(f"{ROOT}/status", encode_frame(_frame()), "schema", id="frame-as-status"),
+        pytest.param(f"{ROOT}/alarm", b"{", "not_json", id="alarm-not-json"),
+        pytest.param(f"{ROOT}/alarm", json.dumps({**_ALARM, "kind": "x"}).encode(), "schema", id="alarm-bad"),
+        pytest.param("parkwatch/south/gw-01/alarm", encode_alarm(_alarm()), "topic_mismatch", id="alarm-2"),
+        pytest.param(f"{ROOT}/alarm", b"{" + b" " * 20_000 + b"}", "oversize", id="alarm-oversize"),
+        pytest.param("parkwatch/north/gw-02/status", _status("online"), "topic_mismatch", id="status-other"),
     ],
 )
 def test_bad_messages_become_one_dead_letter(topic: str, payload: bytes, reason: str) -> None:

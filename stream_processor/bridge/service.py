@@ -176,7 +176,7 @@ class Bridge:
     async def _report(self, health: InfluxSink) -> None:
         c = self.counters
         counters = {"frames_in": c.frames_in, "readings_in": c.readings_out, "deadletter": c.deadletter_out,
-                    "produce_lost": c.produce_lost, "duplicates": c.duplicates, "gaps": c.gaps,
+                    "produce_lost": c.produce_lost, "duplicates": c.duplicates, "gaps": c.gap_seqs,
                     "alarms": c.alarms_out}
         now_ms = int(time.time() * 1000)
         await health.write([pipeline_line("bridge", self.config.client_id, counters, now_ms)])

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from cloud_api import admin_api, alert_workflow_api, alerts_api, health, registry_api
+from cloud_api import admin_api, alert_workflow_api, alerts_api, console_api, health, registry_api, stream_api
 from cloud_api.accounts import AccountStore
 from cloud_api.alerts_consumer import AlertsConsumer
 from cloud_api.audit import AuditLog
@@ -35,6 +35,7 @@ from cloud_api.problems import install_problem_handlers
 from cloud_api.publisher import AlertPublisher, KafkaAlertPublisher
 from cloud_api.registry import Registry, load_classification
 from cloud_api.store import store_for
+from cloud_api.stream_hub import StreamHub
 from parkwatch.settings import Settings
 
 __all__ = ["create_app"]
@@ -67,12 +68,14 @@ def create_app(
         services.consumer = consumer
         await consumer.start()
         unshelver = asyncio.create_task(alert_workflow_api.unshelve_expired(services), name="unshelve")
+        await hub.start()
         log.info(
             "cloud API started: %r, Kafka %s, auth %s", store, settings.kafka_bootstrap, api_settings.auth
         )
         try:
             yield
         finally:
+            await hub.stop()
             unshelver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await unshelver
@@ -91,6 +94,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    hub = StreamHub(services)
+    app.state.stream_hub = hub
     install_problem_handlers(app)
     app.add_middleware(
         LimitsMiddleware,
@@ -102,4 +107,6 @@ def create_app(
     app.include_router(admin_api.router)
     app.include_router(registry_api.router)
     app.include_router(health.router)
+    app.include_router(stream_api.router)
+    app.include_router(console_api.router)
     return app

@@ -75,6 +75,7 @@ __all__ = [
     "tokens",
     "audit_log",
     "maintenance_windows",
+    "stream_events",
 ]
 
 metadata = MetaData()
@@ -212,6 +213,21 @@ maintenance_windows = Table(
     Column("reason", Text, nullable=False),
     Column("created_by", String(64), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+)
+
+#: Alert state changes as the live stream numbers them (``seq`` rises with every change the
+#: store applies), so a reconnecting stream client can ask for what it missed.
+#: See :mod:`cloud_api.stream_log`.
+stream_events = Table(
+    "stream_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("alert_id", String(128), nullable=False),
+    Column("site", String(64), nullable=False),
+    #: The event as on the wire (``AlertEvent.encode``).
+    Column("payload", Text, nullable=False),
+    Index("stream_events_by_site", "site", "seq"),
 )
 
 _SCHEMES: Final = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}

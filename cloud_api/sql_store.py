@@ -30,12 +30,14 @@ Example (``:memory:``; a real deployment uses a file or PostgreSQL)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple, fields, replace
 from typing import Any, Final
 
 from sqlalchemy import Connection, and_, func, select, tuple_
 
+from cloud_api import stream_log
 from cloud_api.db import (
     Database,
     alert_actions,
@@ -68,6 +70,13 @@ class SqlAlertStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: Called (from the writing thread) after a transaction that may have appended to the
+        #: stream log commits; the live stream's hub registers here. Must not block.
+        self.listeners: list[Callable[[], None]] = []
+
+    def _notify(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def __repr__(self) -> str:
         return f"SqlAlertStore({self.db!r})"
@@ -98,6 +107,8 @@ class SqlAlertStore:
                     where=stmt.excluded.next_offset > consumer_positions.c.next_offset,
                 )
                 conn.execute(stmt)
+        if result.recorded:
+            self._notify()
         return result
 
     @staticmethod
@@ -120,6 +131,8 @@ class SqlAlertStore:
         )
         if conn.execute(upsert.returning(alerts.c.id)).first() is None:
             result.stale += 1
+        else:
+            stream_log.record(conn, event, time.time_ns() // 1_000_000)
 
     def record_change(
         self,
@@ -149,6 +162,8 @@ class SqlAlertStore:
                 stmt = insert_for(conn, alert_workflow).values(alert_id=alert_id, **workflow)
                 stmt = stmt.on_conflict_do_update(index_elements=["alert_id"], set_=dict(workflow))
                 conn.execute(stmt)
+        if event is not None:
+            self._notify()
 
     # -- reads -------------------------------------------------------------------
 

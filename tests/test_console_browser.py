@@ -1,0 +1,282 @@
+"""The web console in real headless Chromium (Debian's ``chromium`` + ``chromium-driver``).
+
+A wall display (1920×1080, a commander's token) and an inspector's phone
+(390×844) against a real ``parkwatch api``: an alert event published to Kafka,
+or one the real pipeline raises from a spike injected at the simulator,
+appears on the wall within seconds; the inspector opens it on the phone, sees
+why it fired, acknowledges it with a comment, and the wall shows the new state
+without a reload. Screenshots of both pages go to the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
+
+from cloud_api.accounts import AccountStore
+from cloud_api.db import Database
+from parkwatch.demo import DEMO_GATEWAYS
+from parkwatch.park import LocalPark
+from parkwatch.settings import Settings
+from tests.test_api_stream import ApiServer, User, make_alert, produce, start_api, stop_api
+from tests.test_e2e_pipeline import _on_free_ports
+
+pytestmark = pytest.mark.services
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SITE = f"b{uuid.uuid4().hex[:8]}"
+
+
+def _browser(mobile: bool) -> WebDriver:
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.fail("headless Chromium is missing: apt-get install chromium chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--lang=en-US",
+    ):
+        options.add_argument(arg)
+    if mobile:
+        options.add_experimental_option(
+            "mobileEmulation", {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2}}
+        )
+    else:
+        options.add_argument("--window-size=1920,1080")
+    return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+
+
+def _wait(driver: WebDriver, css: str, timeout_s: float = 10.0, what: str = "") -> WebElement:
+    def found(d: WebDriver) -> Any:
+        elements = d.find_elements(By.CSS_SELECTOR, css)
+        return elements[0] if elements else False
+
+    try:
+        element: WebElement = WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(found)
+    except WebDriverException as exc:
+        logs = "\n".join(str(e) for e in driver.get_log("browser"))
+        raise AssertionError(f"{what or css}: not shown within {timeout_s} s; browser log:\n{logs}") from exc
+    return element
+
+
+def _read(driver: WebDriver, css: str, read: Callable[[WebElement], Any], timeout_s: float, what: str) -> Any:
+    """``read(element)`` of the first match, retried while the page re-renders it (the feed and the
+    lists are rebuilt on every change, so an element found a moment ago may be gone)."""
+
+    def attempt(d: WebDriver) -> Any:
+        try:
+            elements = d.find_elements(By.CSS_SELECTOR, css)
+            return read(elements[0]) if elements else False
+        except StaleElementReferenceException:
+            return False
+
+    try:
+        return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(attempt)
+    except WebDriverException as exc:
+        raise AssertionError(f"{what}: not shown within {timeout_s} s") from exc
+
+
+def _click(driver: WebDriver, css: str, timeout_s: float, what: str) -> None:
+    _read(driver, css, lambda e: e.click() or True, timeout_s, what)
+
+
+@pytest.fixture(scope="module")
+def api(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    users = [User("cora", "commander"), User("ines", "inspector", (SITE,))]
+    server = start_api(stack, tmp_path_factory.mktemp("console-api"), users)
+    try:
+        yield server
+    finally:
+        stop_api(server)
+
+
+@pytest.fixture
+def browsers() -> Iterator[Callable[[bool], WebDriver]]:
+    started: list[WebDriver] = []
+
+    def start(mobile: bool) -> WebDriver:
+        driver = _browser(mobile)
+        started.append(driver)
+        return driver
+
+    try:
+        yield start
+    finally:
+        for driver in started:
+            driver.quit()
+
+
+def test_wall_shows_an_alert_live_and_the_inspectors_acknowledgement(
+    stack: Settings, api: ApiServer, browsers: Callable[[bool], WebDriver], tmp_path: Path
+) -> None:
+    wall = browsers(False)
+    wall.get(f"{api.url}/console/wall#token={api.tokens['cora']}")
+    _wait(wall, "#conn[data-status=live]", 15, "the wall's stream connected")
+
+    phone = browsers(True)
+    phone.get(f"{api.url}/console/inspector")
+    _wait(phone, "body[data-view=login]", 10, "the login form")
+    phone.find_element(By.ID, "token").send_keys(api.tokens["ines"])
+    phone.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+    _wait(phone, "body[data-view=list] #conn.conn-live", 15, "the inspector's list, live")
+
+    alert = make_alert(SITE, severity="critical")
+    published = time.monotonic()
+    asyncio.run(produce(stack, alert))
+    state, text = _read(
+        wall,
+        f"#feed li[data-alert-id='{alert.id}']",
+        lambda e: (e.get_attribute("data-state"), e.text),
+        10,
+        "the alert on the wall",
+    )
+    shown_after_s = time.monotonic() - published
+    assert shown_after_s < 5.0, f"the wall took {shown_after_s:.1f} s"
+    assert state == "open"
+    assert SITE in text and "critical" in text
+    _wait(wall, f".site.has-alert[data-site='{SITE}']", 5, "the site tile in alarm")
+    assert wall.find_element(By.CSS_SELECTOR, "#count-critical .n").text != "0"
+    time.sleep(1.2)  # let the new row's flash settle before the screenshot
+    wall.save_screenshot(str(tmp_path / "wall-open.png"))
+
+    # The inspector's phone: the alert arrives in the list by itself; open it, see why, acknowledge.
+    _click(phone, f".alert-item[data-alert-id='{alert.id}']", 10, "the alert on the phone")
+    _wait(phone, "#detail-state[data-state=open]", 10, "the alert's detail")
+    why = _read(phone, "#detail-card .why", lambda e: e.text, 5, "the explanation")
+    assert "87.1" in why and "10.2" in why and "14.9" in why, why
+    _wait(phone, "#detail-plot svg", 10, "the trend")
+    phone.find_element(By.ID, "comment").send_keys("gas detector checked, ventilating")
+    phone.save_screenshot(str(tmp_path / "inspector-detail.png"))
+    phone.find_element(By.ID, "do-acknowledge").click()
+    _wait(phone, "#detail-state[data-state=acknowledged]", 10, "the acknowledged state on the phone")
+    assert "gas detector checked" in phone.find_element(By.ID, "detail-log").text
+
+    _wait(
+        wall,
+        f"#feed li[data-alert-id='{alert.id}'][data-state=acknowledged]",
+        10,
+        "the new state on the wall",
+    )
+    wall.save_screenshot(str(tmp_path / "wall-acknowledged.png"))
+
+    # UI text switches to Chinese and back.
+    wall.find_element(By.ID, "lang").click()
+    assert wall.find_element(By.CSS_SELECTOR, "header h1").text == "园区指挥中心"
+    assert "已确认" in _read(wall, f"#feed li[data-alert-id='{alert.id}']", lambda e: e.text, 5, "the row")
+    wall.save_screenshot(str(tmp_path / "wall-zh.png"))
+    wall.find_element(By.ID, "lang").click()
+    assert wall.find_element(By.CSS_SELECTOR, "header h1").text == "Park command centre"
+    phone.find_element(By.ID, "back").click()
+    _wait(phone, f".alert-item[data-alert-id='{alert.id}'][data-state=acknowledged]", 10, "the list updated")
+    phone.save_screenshot(str(tmp_path / "inspector-list.png"))
+    # The phone's first /api/v1/me without a token is a 401 by design: that is how it knows to ask for one.
+    errors = [
+        e
+        for e in wall.get_log("browser") + phone.get_log("browser")
+        if e.get("level") == "SEVERE" and not ("/api/v1/me" in e["message"] and "401" in e["message"])
+    ]
+    assert not errors, errors
+
+
+SPIKE_AT_S = 40  # after the detector's 30-reading warm-up, as in test_e2e_pipeline
+#: Not test_e2e_pipeline's gas-01: the processor's detector state outlives a park within one stack
+#: (changelog topics), and a second spike on a point that already had one in the session may not fire.
+SPIKE_DEVICE = "gas-03"
+
+
+def test_a_spike_injected_at_the_simulator_reaches_the_wall_and_is_handled_on_the_phone(
+    stack: Settings,
+    browsers: Callable[[bool], WebDriver],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole park as the demo runs it (simulator → edge → MQTT → Kafka → Faust → API), with tokens."""
+    db_url = f"sqlite:///{tmp_path / 'park-api.sqlite'}"
+    db = Database(db_url)
+    db.open()
+    accounts = AccountStore(db)
+    now = int(time.time() * 1000)
+    accounts.add_user("cora", "commander", [], now)
+    accounts.add_user("ines", "inspector", ["north"], now)
+    commander = accounts.create_token("cora", now, None).text
+    inspector = accounts.create_token("ines", now, None).text
+    db.close()
+    monkeypatch.setenv("PARKWATCH_API_DB_URL", db_url)
+    monkeypatch.setenv("PARKWATCH_API_AUTH", "tokens")
+    monkeypatch.setenv("PARKWATCH_API_CONSUMER_GROUP", f"console-{uuid.uuid4().hex[:8]}")
+    configs = [_on_free_ports(c, tmp_path) for c in DEMO_GATEWAYS]
+    park = LocalPark(stack, tmp_path / "park", configs, [f"spike:{SPIKE_DEVICE}:ch4:at={SPIKE_AT_S}s"])
+    try:
+        started_ms = int(time.time() * 1000)
+        park.start()
+        wall = browsers(False)
+        wall.get(f"{stack.api_url}/console/wall#token={commander}")
+        _wait(wall, "#conn[data-status=live]", 15, "the wall's stream connected")
+        phone = browsers(True)
+        phone.get(f"{stack.api_url}/console/inspector")
+        _wait(phone, "body[data-view=login]", 10, "the login form")
+        phone.find_element(By.ID, "token").send_keys(inspector)
+        phone.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+        _wait(phone, "body[data-view=list] #conn.conn-live", 15, "the inspector's list, live")
+
+        def spike_row(d: WebDriver) -> Any:
+            park.check_alive()
+            try:
+                # The shared alerts topic may hold older incidents on the same point (other tests).
+                for row in d.find_elements(
+                    By.CSS_SELECTOR, f"#feed li[data-point='north/north-gw1/{SPIKE_DEVICE}/ch4']"
+                ):
+                    if int(row.get_attribute("data-started-ms") or 0) >= started_ms:
+                        return row.get_attribute("data-alert-id")
+            except StaleElementReferenceException:
+                pass
+            return False
+
+        alert_id_ = WebDriverWait(wall, SPIKE_AT_S + 40, poll_frequency=0.2).until(spike_row)
+        seen_ms = int(time.time() * 1000)
+        truth = [json.loads(line) for line in park.truth_log.read_text().splitlines()]
+        assert [(t["kind"], t["device"], t["point"]) for t in truth] == [("spike", SPIKE_DEVICE, "ch4")]
+        assert seen_ms - truth[0]["start_ms"] < 10_000, (
+            f"shown {seen_ms - truth[0]['start_ms']} ms after the spike"
+        )
+        # Give the sparklines a refresh with the spike in them before the screenshot.
+        _wait(wall, ".sparkbox path.spark-line", 20, "a sparkline with data")
+        wall.save_screenshot(str(tmp_path / "wall-spike.png"))
+
+        _click(phone, f".alert-item[data-alert-id='{alert_id_}']", 10, "the spike on the phone")
+        _wait(phone, "#detail-plot svg path.spark-line", 15, "the recent trend with data")
+        phone.find_element(By.ID, "comment").send_keys(f"checked {SPIKE_DEVICE} on site")
+        phone.save_screenshot(str(tmp_path / "inspector-spike.png"))
+        phone.find_element(By.ID, "do-acknowledge").click()
+        _wait(phone, "#detail-state[data-state=acknowledged]", 10, "acknowledged on the phone")
+        _wait(
+            wall,
+            f"#feed li[data-alert-id='{alert_id_}'][data-state=acknowledged]",
+            10,
+            "acknowledged on the wall",
+        )
+    finally:
+        park.stop()

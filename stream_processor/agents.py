@@ -1,35 +1,46 @@
-"""The scoring agent: a thin loop over ``readings`` records.
+"""The scoring agent: a thin loop over ``readings`` records, acking each only once it is stored.
 
 Per record (one device's readings from one frame): decode, fetch the device's
-state from the table, score it (:class:`~stream_processor.scoring.RecordScorer`),
-publish alert events keyed by alert id, hand all lines to the InfluxDB sink.
-The table is written back (one changelog message) for a new device, when an
-alert opened or resolved, and otherwise at most every ``state_save_interval``
-per device: the state object is mutated in place, so this worker always sees
-the newest state, and a worker that takes over a partition resumes from a
-model at most that old (re-emitting, at worst, an alert event with the same
-deterministic id).
+state from the table, add the record to the point's 1-minute aggregates, score
+it (:class:`~stream_processor.scoring.RecordScorer`), hand alert events
+keyed by alert id to the producer, then hand all lines to the InfluxDB sink
+together with the record's acknowledgement; neither waits.
 
-A record that cannot be decoded or processed is logged with its key and
-counted, and the loop goes on: one bad record never stops the others.
+Commit after write: the stream is iterated with ``noack()``, so Faust does not
+ack a record when the loop moves on; the sink's callback acks it once the
+batch holding the record's last line was written and Kafka has the record's
+alert events (then the device's state may be saved). Faust commits, every
+``commit_interval``, the highest offset below which every record is acked,
+so a committed offset never covers a line InfluxDB does not have, while the
+agent goes on to the next record at once and the sink still batches across
+records. On a rebalance or a stop, Faust waits for every record in flight to
+be acked (``stream_wait_empty``) before it commits and lets the partitions go.
+
+When the state goes to the changelog is :class:`~stream_processor.tables.StateCheckpoints`'
+business. A record that cannot be decoded or processed is logged with its key,
+counted and acked, and the loop goes on: one bad record never stops the others.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
+from typing import Any
 
 import faust
 from faust.types import EventT, TableT
 
+from parkwatch.wire.alerts import AlertEvent
 from parkwatch.wire.records import decode_device_record
 from stream_processor.device_state import DeviceState
 from stream_processor.processor_stats import ProcessorStats
 from stream_processor.scoring import RecordScorer
-from stream_processor.sink import InfluxSink, pipeline_line
+from stream_processor.sink import InfluxSink, MinuteAggregates, pipeline_line
+from stream_processor.tables import StateCheckpoints
 from stream_processor.topics import ProcessorTopics
 
 __all__ = ["register_agents"]
@@ -46,53 +57,60 @@ def register_agents(
     stats: ProcessorStats,
     *,
     state_save_interval_s: float,
-) -> None:
-    """Attach the scoring agent and the stats timer to ``app``."""
-    # When each device's state last went to the changelog (monotonic seconds).
-    # Losing this on a rebalance only means an early save.
-    saved_at: dict[bytes, float] = {}
+) -> StateCheckpoints:
+    """Attach the scoring agent, the stats timer and the state-saving hooks to ``app``."""
+    checkpoints = StateCheckpoints(table, state_save_interval_s)
+    aggregates = MinuteAggregates()
 
     @app.agent(topics.readings, name="score-readings")
     async def score_readings(stream: AsyncIterable[EventT]) -> None:
-        events = stream.events()  # type: ignore[attr-defined]
+        events = stream.noack().events()  # type: ignore[attr-defined]
         async for event in events:
             raw_key = event.key
             try:
                 record = decode_device_record(event.value)
                 key = raw_key if isinstance(raw_key, bytes) else record.key.encode()
-                state: DeviceState | None = table.get(key)
-                new = state is None
+                checkpoints.before(key)
+                state: DeviceState | None = checkpoints.state(key)
                 if state is None:
                     state = DeviceState()
+                agg_lines = aggregates.add(record, state)
                 result = scorer.process(record, state)
             except Exception:  # noqa: BLE001 - counted and logged; the next record goes on
                 stats.records_failed += 1
                 log.exception("cannot process readings record key=%r offset=%s", raw_key,
                               event.message.offset)
+                event.ack()
                 continue
-            now = time.monotonic()
-            if new or result.alerts or now - saved_at.get(key, 0.0) >= state_save_interval_s:
-                table[key] = state
-                saved_at[key] = now
-                stats.state_saves += 1
             stats.records += 1
             stats.readings += len(record.readings)
             stats.scored += result.scored
-            for alert in result.alerts:
-                await topics.alerts.send(key=alert.id.encode(), value=alert.encode())
-                if alert.state == "open":
-                    stats.alerts_opened += 1
-                    log.info("alert open %s: %s/%s/%s %s", alert.id, alert.site, alert.gateway,
-                             alert.device, alert.message)
-                else:
-                    stats.alerts_resolved += 1
-                    log.info("alert %s %s", alert.state, alert.id)
-            await sink.write(result.lines)
+            delivered = await _publish(topics, result.alerts, stats) if result.alerts else None
+            stored = checkpoints.after(key, event.message.partition, state, alert=bool(result.alerts))
+            if agg_lines:
+                result.lines.extend(agg_lines)
+                stats.minute_aggregates += len(agg_lines)
+            await sink.write(result.lines, _acker(event, stored, delivered))
+
+    async def save_states(*_: Any, **__: Any) -> None:
+        saved = await checkpoints.save_all(app.producer.flush)
+        log.info("saved %d device states to the changelog", saved)
+
+    # Both run after Faust waited for every record in flight to be acked.
+    app.on_partitions_revoked.connect(save_states)
+    app.on_before_shutdown.connect(save_states)
+
+    async def log_assignment(_app: Any, assigned: Any, **__: Any) -> None:
+        mine = sorted(tp.partition for tp in assigned if tp.topic == topics.readings.get_topic_name())
+        log.info("assigned readings partitions %s", mine)
+
+    app.on_partitions_assigned.connect(log_assignment)  # type: ignore[arg-type]  # signal stubs
 
     instance = f"{socket.gethostname()}-{os.getpid()}"
 
     @app.timer(interval=scorer.config.stats_interval_s)
     async def log_stats() -> None:
+        stats.state_saves = checkpoints.saves
         log.info("processor stats %s sink %s", stats.snapshot(), sink.stats.snapshot())
         counters = {
             "readings_in": stats.readings,
@@ -101,3 +119,44 @@ def register_agents(
             "sink_lines_pending": sink.pending_lines,
         }
         await sink.write([pipeline_line("processor", instance, counters, int(time.time() * 1000))])
+
+    return checkpoints
+
+
+async def _publish(topics: ProcessorTopics, alerts: list[AlertEvent],
+                   stats: ProcessorStats) -> asyncio.Future[Any]:
+    """Hand alert events to the producer; returns the future of Kafka having them all."""
+    pending = []
+    for alert in alerts:
+        pending.append(await topics.alerts.send(key=alert.id.encode(), value=alert.encode()))
+        if alert.state == "open":
+            stats.alerts_opened += 1
+            log.info("alert open %s: %s/%s/%s %s", alert.id, alert.site, alert.gateway,
+                     alert.device, alert.message)
+        else:
+            stats.alerts_resolved += 1
+            log.info("alert %s %s", alert.state, alert.id)
+    return asyncio.gather(*pending)
+
+
+def _acker(event: EventT, stored: Callable[[], None],
+           delivered: asyncio.Future[Any] | None) -> Callable[[], None]:
+    """What the sink calls once the record's lines are written: once its alert events are
+    delivered too, let the state checkpoint know and ack the record for the next commit."""
+
+    def finish(_: object = None) -> None:
+        if delivered is not None and (delivered.cancelled() or delivered.exception() is not None):
+            # Not acked: the offset stays uncommitted and the record is read again after a restart.
+            log.error("alert events of record offset=%s not delivered: %r", event.message.offset,
+                      delivered if delivered.cancelled() else delivered.exception())
+            return
+        stored()
+        event.ack()
+
+    def on_written() -> None:
+        if delivered is None or delivered.done():
+            finish()
+        else:
+            delivered.add_done_callback(finish)
+
+    return on_written

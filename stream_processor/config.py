@@ -80,6 +80,7 @@ class KafkaTuning(BaseModel):
     session_timeout_s: Duration = Field(default=10.0, alias="session_timeout")
     heartbeat_interval_s: Duration = Field(default=1.0, alias="heartbeat_interval")
     rebalance_timeout_s: Duration = Field(default=10.0, alias="rebalance_timeout")
+    #: How often Faust commits the offsets of records whose lines InfluxDB has.
     commit_interval_s: Duration = Field(default=1.0, alias="commit_interval")
     #: Where a new consumer group starts: everything still in the topic.
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
@@ -98,9 +99,10 @@ class ProcessorConfig(BaseModel):
     #: detector's batch method; fewer go through the scalar loop, which is faster for
     #: short runs (measured break-even of ewma_zscore: 100-200 readings).
     vector_min_readings: int = Field(default=256, ge=1)
-    #: A device's state goes to the table's changelog at most this often (and whenever an
-    #: alert opens or resolves).
-    #: Longer means less changelog traffic and pickling; a worker taking over a partition
-    #: resumes from a model at most this old.
+    #: A device's state goes to the table's changelog at most this often, when none of its
+    #: records waits for InfluxDB (and whenever an alert opens or resolves; on rebalance
+    #: and stop every changed state is saved). Longer means less changelog traffic and
+    #: pickling; after a kill -9 the new owner re-judges, from a model at most this old,
+    #: the records not yet committed (see ``tables.StateCheckpoints``).
     state_save_interval_s: Duration = Field(default=2.0, alias="state_save_interval")
     stats_interval_s: Duration = Field(default=10.0, alias="stats_interval")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from parkwatch.wire.alerts import Severity
 from stream_processor.detectors import DetectorBase
 
-__all__ = ["OpenAlert", "PointState", "DeviceState"]
+__all__ = ["OpenAlert", "PointState", "DeviceState", "MinuteBucket"]
 
 
 @dataclass(slots=True)
@@ -42,3 +42,18 @@ class DeviceState:
     """Everything the processor remembers about one device, by point id."""
 
     points: dict[str, PointState] = field(default_factory=dict)
+    #: The open 1-minute aggregate of each point (``stream_processor.sink.aggregates``).
+    minutes: dict[str, MinuteBucket] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class MinuteBucket:
+    """One point's good readings of the current minute, for the ``reading_1m`` measurement."""
+
+    minute_ms: int
+    count: int = 0
+    total: float = 0.0
+    low: float = float("inf")
+    high: float = float("-inf")
+    #: The newest reading aggregated; older or equal ones (replays) are not added again.
+    last_ms: int = -1

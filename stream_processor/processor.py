@@ -2,7 +2,9 @@
 
 The InfluxDB sink is a dependency of the App (a :class:`mode.Service`), added
 before the App starts, so it starts before the agents and stops after them:
-on SIGTERM the agent stops taking records, then the sink flushes.
+on SIGTERM the consumer stops fetching and Faust waits until the sink has
+written (and so acked) every record in flight, commits, the changed device
+states go to the changelog, and only then does the sink stop.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from stream_processor.config import ProcessorConfig
 from stream_processor.processor_stats import ProcessorStats
 from stream_processor.scoring import RecordScorer
 from stream_processor.sink import InfluxSink
-from stream_processor.tables import declare_detector_table
+from stream_processor.tables import StateCheckpoints, declare_detector_table
 from stream_processor.topics import ProcessorTopics, declare_topics
 
 __all__ = ["Processor", "SinkService", "build_processor"]
@@ -50,6 +52,7 @@ class Processor:
     sink: InfluxSink
     scorer: RecordScorer
     stats: ProcessorStats
+    checkpoints: StateCheckpoints
 
 
 def build_processor(settings: Settings, config: ProcessorConfig, *, web_port: int | None = None) -> Processor:
@@ -61,6 +64,6 @@ def build_processor(settings: Settings, config: ProcessorConfig, *, web_port: in
     scorer = RecordScorer(config)
     stats = ProcessorStats()
     app.add_dependency(SinkService(sink))
-    register_agents(app, topics, table, scorer, sink, stats,
-                    state_save_interval_s=config.state_save_interval_s)
-    return Processor(app, topics, table, sink, scorer, stats)
+    checkpoints = register_agents(app, topics, table, scorer, sink, stats,
+                                  state_save_interval_s=config.state_save_interval_s)
+    return Processor(app, topics, table, sink, scorer, stats, checkpoints)

@@ -21,6 +21,8 @@ class ProcessorStats:
     records_failed: int = 0
     #: Changelog writes of device state (throttled by ``state_save_interval``).
     state_saves: int = 0
+    #: ``reading_1m`` points written (one per point per closed minute).
+    minute_aggregates: int = 0
 
     def snapshot(self) -> dict[str, Any]:
         return asdict(self)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import io
 import pickle
+import time
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, Final
 
@@ -25,7 +27,13 @@ from faust.types import TableT
 
 from parkwatch.settings import Settings
 
-__all__ = ["DETECTOR_TABLE", "DeviceStateCodec", "DeviceStateValue", "declare_detector_table"]
+__all__ = [
+    "DETECTOR_TABLE",
+    "DeviceStateCodec",
+    "DeviceStateValue",
+    "StateCheckpoints",
+    "declare_detector_table",
+]
 
 DETECTOR_TABLE: Final = "detector-state"
 
@@ -86,3 +94,88 @@ def declare_detector_table(app: faust.App, settings: Settings) -> TableT:
         partitions=settings.readings_partitions,
         help="Per-device detector and alert state, keyed by <site>/<gateway>/<device>.",
     )
+
+
+class StateCheckpoints:
+    """Decides when a device's state goes to the changelog, so it never runs ahead of InfluxDB.
+
+    The agent mutates each device's :class:`DeviceState` in place and acks a
+    record only once its lines are written (see :mod:`stream_processor.agents`).
+    A state saved while some of its device's lines are still unwritten would,
+    after a kill -9, make the replayed readings look already judged (they would
+    be stored unscored). So a due save (every ``interval_s`` at most) happens in
+    the callback that confirms a record, at the moment the device has no other
+    record in flight: the saved state then covers exactly the readings InfluxDB
+    holds. A replay skips readings the state covers (their scored lines are
+    stored) and judges the others again from that state, deterministically:
+    same scores, same alert ids, identical events.
+
+    Exceptions, documented in the README: a record that opens or resolves an
+    alert saves its device's state as soon as its lines are written and its
+    events delivered, even if later records of the device are in flight (an
+    alert must neither be lost nor left open by a stale state), and a device
+    never idle for ``force_after_s`` (a long backlog) is saved anyway. On
+    partition revocation and at shutdown every changed state is saved, after
+    Faust has waited for all records to be acked (``stream_wait_empty``), so
+    the next owner resumes the exact model.
+
+    Saves name the partition explicitly (``send_changelog``), so they may run
+    outside the stream iteration; everything runs on the worker's event loop.
+    """
+
+    def __init__(self, table: TableT, interval_s: float, *, force_after_s: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.table = table
+        self._clock = clock
+        self.interval_s = interval_s
+        self.force_after_s = force_after_s if force_after_s is not None else 5 * interval_s
+        self.saves = 0
+        self._in_flight: dict[bytes, int] = {}
+        # Device key -> (partition, state) changed since its last save.
+        self._dirty: dict[bytes, tuple[int, Any]] = {}
+        self._saved_at: dict[bytes, float] = {}
+
+    def state(self, key: bytes) -> Any:
+        """The device's live state: one not saved yet (a new device) or the table's; None if unknown."""
+        dirty = self._dirty.get(key)
+        return dirty[1] if dirty is not None else self.table.get(key)
+
+    def before(self, key: bytes) -> None:
+        """Before a record of ``key`` is applied: saves a state overdue by ``force_after_s``."""
+        if key in self._dirty and self._clock() - self._saved_at[key] >= self.force_after_s:
+            self._save(key)
+
+    def after(self, key: bytes, partition: int, state: Any, *, alert: bool) -> Callable[[], None]:
+        """A record of ``key`` was applied to ``state``; returns what to call once it is stored."""
+        self._dirty[key] = (partition, state)
+        self._saved_at.setdefault(key, self._clock())  # a new device: its first save is due an interval later
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
+
+        def stored() -> None:
+            left = self._in_flight[key] - 1
+            if left:
+                self._in_flight[key] = left
+            else:
+                del self._in_flight[key]
+            if key not in self._dirty:
+                return
+            if alert or (not left and self._clock() - self._saved_at[key] >= self.interval_s):
+                self._save(key)
+
+        return stored
+
+    def _save(self, key: bytes) -> None:
+        partition, state = self._dirty.pop(key)
+        self.table.send_changelog(partition, key, state)  # pickled now, by the table's codec
+        self.table.data[key] = state
+        self._saved_at[key] = self._clock()
+        self.saves += 1
+
+    async def save_all(self, producer_flush: Callable[[], Awaitable[None]]) -> int:
+        """Send every changed state to the changelog and flush; for revocation and shutdown."""
+        keys = list(self._dirty)
+        for key in keys:
+            self._save(key)
+        if keys:
+            await producer_flush()
+        return len(keys)

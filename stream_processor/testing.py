@@ -6,36 +6,45 @@
 * :func:`consume` reads a Kafka topic from the beginning until a predicate on
   what was read holds.
 * :func:`publish_frames` sends frames over MQTT with QoS 1 and waits for every PUBACK.
+* :class:`PrivateInfluxDB` and :class:`VictoriaMetrics` run a database of their own on
+  free ports, which a test may stop and start without disturbing the session's stack.
+* :func:`produce_records` writes device records straight to ``readings``, paced.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from parkwatch.settings import Settings
+from parkwatch.testing import free_port
+from parkwatch.wire.records import DeviceRecord
+from parkwatch.wire.topics import KAFKA_READINGS
 
-__all__ = ["Component", "consume", "publish_frames"]
+__all__ = ["Component", "PrivateInfluxDB", "VictoriaMetrics", "consume", "produce_records",
+           "publish_frames"]
 
 
 class Component:
     """A ``parkwatch`` subcommand in a subprocess (inherits ``PARKWATCH_*`` from the environment)."""
 
-    def __init__(self, args: Sequence[str], log_path: Path) -> None:
+    def __init__(self, args: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None) -> None:
         self.args = [sys.executable, "-m", "parkwatch", *args]
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=dict(os.environ))
+                                     env={**os.environ, **(env or {})})
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -62,6 +71,12 @@ class Component:
                 self.proc.wait()
         self._log.close()
         return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no commit, no goodbye to the consumer group."""
+        self.proc.kill()
+        self.proc.wait()
+        self._log.close()
 
 
 async def consume(
@@ -112,3 +127,137 @@ def publish_frames(
         client.loop_stop()
 
 
+
+
+def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(url, timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} not answering:\n{log_path.read_text(errors='replace')[-2000:]}")
+
+
+class PrivateInfluxDB:
+    """``influxd`` (InfluxDB 1.x) on free ports with its data in ``home``; stop and start keep the data.
+
+    Configured like the stack's (``parkwatch/stack/services.py``). ``settings``
+    is ``base`` pointed at it, ``env`` the ``PARKWATCH_*`` for a subprocess.
+    """
+
+    def __init__(self, home: Path, base: Settings) -> None:
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        self.settings = base.model_copy(update={"influx_port": free_port(), "influx_rpc_port": free_port()})
+        self.env = {"PARKWATCH_INFLUX_PORT": str(self.settings.influx_port),
+                    "PARKWATCH_INFLUX_RPC_PORT": str(self.settings.influx_rpc_port)}
+        self.conf = home / "influxdb.conf"
+        host = self.settings.influx_host
+        self.conf.write_text(f"""reporting-disabled = true
+bind-address = "{host}:{self.settings.influx_rpc_port}"
+[meta]
+  dir = "{home / 'meta'}"
+[data]
+  dir = "{home / 'data'}"
+  wal-dir = "{home / 'wal'}"
+  query-log-enabled = false
+[http]
+  bind-address = "{host}:{self.settings.influx_port}"
+  log-enabled = false
+  max-body-size = 50000000
+[monitor]
+  store-enabled = false
+""")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self.home / "influxd.log", "ab")  # noqa: SIM115 - the child keeps it
+        self.proc = subprocess.Popen(["influxd", "-config", str(self.conf)], stdout=log,
+                                     stderr=subprocess.STDOUT)
+        log.close()
+        _wait_http(f"{self.settings.influx_url}/ping", 30, self.proc, self.home / "influxd.log")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class VictoriaMetrics:
+    """``victoria-metrics`` on a free port (it takes InfluxDB line protocol on ``/write`` and
+    ``/api/v2/write``); ``settings`` point the v2 sink at it.
+
+    ``-dedup.minScrapeInterval=1ms`` gives InfluxDB's semantics (a point written
+    again at the same series and time replaces it); without it VictoriaMetrics
+    keeps both samples. ``-retentionPeriod=100y``: test data has fixed, old timestamps.
+    """
+
+    def __init__(self, home: Path, base: Settings) -> None:
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.settings = base.model_copy(update={"influx_port": port, "influx_api": "v2",
+                                                "influx_token": "unused"})
+        log = open(home / "vm.log", "ab")  # noqa: SIM115 - the child keeps it
+        self.proc = subprocess.Popen(
+            ["victoria-metrics", f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={home / 'data'}",
+             "-search.latencyOffset=0s", "-retentionPeriod=100y",
+             "-dedup.minScrapeInterval=1ms"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        _wait_http(f"{self.url}/health", 30, self.proc, home / "vm.log")
+
+    def export(self, match: str) -> list[dict[str, object]]:
+        """Every series matching ``match`` (a PromQL series selector), as ``/api/v1/export`` lines."""
+        import json
+        from urllib.parse import urlencode
+
+        with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=10):
+            pass
+        query = urlencode({"match[]": match})
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=30) as resp:
+            return [json.loads(line) for line in resp.read().decode().splitlines() if line]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+async def produce_records(settings: Settings, records: Sequence[DeviceRecord], rate_per_s: float,
+                          *, progress: Callable[[int], None] | None = None) -> None:
+    """Send records to ``readings`` (key = device key, ``acks=all``) at about ``rate_per_s`` records/s.
+
+    ``progress(n)`` is called after each second's worth of records with the number sent so far.
+    """
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5, acks="all")
+    await producer.start()
+    try:
+        per_tick = max(1, round(rate_per_s / 10))
+        started = time.monotonic()
+        for i in range(0, len(records), per_tick):
+            futures = [await producer.send(KAFKA_READINGS, r.encode(), key=r.key.encode())
+                       for r in records[i:i + per_tick]]
+            await asyncio.gather(*futures)
+            if progress is not None:
+                progress(min(i + per_tick, len(records)))
+            ahead = started + (i + per_tick) / rate_per_s - time.monotonic()
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+    finally:
+        await producer.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stream_processor.sink.aggregates import MinuteAggregates, minute_line
 from stream_processor.sink.config import SinkConfig
 from stream_processor.sink.line_protocol import (
     alert_line,
@@ -11,16 +12,19 @@ from stream_processor.sink.line_protocol import (
     reading_prefix,
 )
 from stream_processor.sink.transport import WriteFailed, WriteTransport, transport_for
-from stream_processor.sink.writer import InfluxSink, SinkStats
+from stream_processor.sink.writer import InfluxSink, OnWritten, SinkStats
 
 __all__ = [
     "InfluxSink",
+    "MinuteAggregates",
+    "OnWritten",
     "SinkConfig",
     "SinkStats",
     "WriteFailed",
     "WriteTransport",
     "alert_line",
     "encode_line",
+    "minute_line",
     "pipeline_line",
     "reading_line",
     "reading_prefix",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -153,3 +154,49 @@ def test_stop_gives_up_after_its_timeout_and_counts_the_loss(caplog: pytest.LogC
     sink = _run(go())
     assert sink.stats.lost_lines == 7 and sink.stats.lines_written == 0
     assert "7 lines NOT written" in caplog.text
+
+
+def test_on_written_fires_in_order_only_after_the_batch_holding_the_lines_succeeded() -> None:
+    async def go() -> None:
+        t = FlakyTransport(failures=2, delay_s=0.01)
+        sink = InfluxSink(Settings(), _config(batch_lines=4, flush_interval="20ms",
+                                                 retry_backoff_max="20ms"), transport=t)
+        fired: list[tuple[int, int]] = []
+        await sink.start()
+        def confirm(i: int) -> Callable[[], None]:
+            return lambda: fired.append((i, len(t.lines())))
+
+        for i in range(5):
+            await sink.write(_lines(3, start=3 * i), confirm(i))
+        assert fired == [], "nothing is written yet"
+        await sink.flush()
+        # each callback saw at least every line up to and including its own
+        assert [i for i, _ in fired] == [0, 1, 2, 3, 4]
+        assert all(seen >= 3 * (i + 1) for i, seen in fired)
+        await sink.write([], lambda: fired.append((99, 0)))
+        assert fired[-1] == (99, 0), "no lines pending: confirmed at once"
+        await sink.stop()
+
+    _run(go())
+
+
+def test_refused_lines_confirm_but_lines_lost_at_stop_never_do() -> None:
+    async def go() -> None:
+        refused = FlakyTransport(failures=1, error=WriteFailed("parse", retryable=False, dropped=1))
+        sink = InfluxSink(Settings(), _config(flush_interval="20ms"), transport=refused)
+        fired: list[str] = []
+        await sink.start()
+        await sink.write(_lines(2), lambda: fired.append("refused"))
+        await sink.flush()
+        await sink.stop()
+        assert fired == ["refused"] and sink.stats.rejected_lines == 1
+
+        down = FlakyTransport(failures=10**6)
+        sink = InfluxSink(Settings(), _config(flush_interval="5s", stop_timeout="200ms",
+                                                 retry_backoff_max="50ms"), transport=down)
+        await sink.start()
+        await sink.write(_lines(2), lambda: fired.append("lost"))
+        await sink.stop()
+        assert fired == ["refused"] and sink.stats.lost_lines == 2
+
+    _run(go())

@@ -12,16 +12,21 @@ lines (a 4xx) is counted in ``rejected_lines`` and logged; only at stop, after
 :mod:`~stream_processor.sink.line_protocol`), so a retry after a timeout that
 did land costs nothing.
 
-Delivery guarantee: lines are durable once :meth:`flush` returns. The Faust
-worker commits Kafka offsets on its own schedule, so a hard kill can lose up
-to one flush interval of lines whose offsets were already committed; a clean
-stop (SIGTERM) flushes first.
+Delivery guarantee: ``write(lines, on_written=cb)`` calls ``cb()`` (from the
+flush task, on the event loop) once the request holding the last of those
+lines succeeded, or InfluxDB refused them for good (a 4xx, counted in
+``rejected_lines``: retrying could never succeed). Callbacks run in the order
+their lines were given. Lines given up on at stop (``lost_lines``) never call
+back, so the Faust agent, which acks a Kafka record only from this callback,
+leaves their offsets uncommitted and the next worker reads them again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,7 +34,10 @@ from parkwatch.settings import Settings
 from stream_processor.sink.config import SinkConfig
 from stream_processor.sink.transport import WriteFailed, WriteTransport, transport_for
 
-__all__ = ["SinkStats", "InfluxSink"]
+__all__ = ["SinkStats", "InfluxSink", "OnWritten"]
+
+#: Called without arguments once lines are settled in InfluxDB (see the module docstring).
+OnWritten = Callable[[], object]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +93,11 @@ class InfluxSink:
         self._stopping = False
         self._deadline: float | None = None
         self._prepared = False
+        # Lines ever buffered / settled (written or refused), and the callbacks
+        # waiting for the settled count to reach their line's number.
+        self._seq_in = 0
+        self._seq_settled = 0
+        self._waiting: deque[tuple[int, OnWritten]] = deque()
 
     @property
     def pending_lines(self) -> int:
@@ -96,10 +109,20 @@ class InfluxSink:
         await self._prepare()
         self._task = asyncio.create_task(self._flush_loop(), name="influx-sink-flush")
 
-    async def write(self, lines: list[str]) -> None:
-        """Queue lines; waits only while more than ``max_buffered_lines`` are pending."""
+    async def write(self, lines: list[str], on_written: OnWritten | None = None) -> None:
+        """Queue lines; waits only while more than ``max_buffered_lines`` are pending.
+
+        ``on_written`` is called once these lines (and all given before them)
+        are settled in InfluxDB; never if they are lost at stop.
+        """
         self._buffer.extend(lines)
+        self._seq_in += len(lines)
         self.stats.lines_in += len(lines)
+        if on_written is not None:
+            if self._seq_in == self._seq_settled:
+                on_written()  # nothing of it (or before it) is pending
+            else:
+                self._waiting.append((self._seq_in, on_written))
         if len(self._buffer) >= self.config.batch_lines:
             self._kick.set()
         while self.pending_lines > self.config.max_buffered_lines and self._running():
@@ -154,14 +177,26 @@ class InfluxSink:
                 batch = self._buffer[: self.config.batch_lines]
                 del self._buffer[: self.config.batch_lines]
                 self._sending = len(batch)
-                await self._send(batch)
+                if await self._send(batch):
+                    self._settled(len(batch))
                 self._sending = 0
                 self._progress.set()
             self._progress.set()
             if self._stopping:
                 return
 
-    async def _send(self, batch: list[str]) -> None:
+    def _settled(self, lines: int) -> None:
+        self._seq_settled += lines
+        waiting = self._waiting
+        while waiting and waiting[0][0] <= self._seq_settled:
+            _, callback = waiting.popleft()
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - one caller's bug must not stop the flush task
+                log.exception("InfluxDB sink: on_written callback failed")
+
+    async def _send(self, batch: list[str]) -> bool:
+        """Write one batch, retrying; True once settled, False when given up on at stop."""
         body = "\n".join(batch).encode()
         delay = _BACKOFF_MIN_S
         loop = asyncio.get_running_loop()
@@ -172,7 +207,7 @@ class InfluxSink:
             try:
                 await self._transport.write(body)
                 self.stats.lines_written += len(batch)
-                return
+                return True
             except WriteFailed as exc:
                 self.stats.failures += 1
                 if not exc.retryable:
@@ -180,7 +215,7 @@ class InfluxSink:
                     self.stats.rejected_lines += refused
                     self.stats.lines_written += len(batch) - refused
                     log.error("InfluxDB refused %d of %d lines: %s", refused, len(batch), exc)
-                    return
+                    return True
                 if exc.missing_database:
                     self._prepared = False
                 if self._deadline is not None and loop.time() >= self._deadline:
@@ -188,7 +223,8 @@ class InfluxSink:
                     log.error("stopping: %d lines NOT written to InfluxDB (%s)",
                               len(batch) + len(self._buffer), exc)
                     self._buffer.clear()
-                    return
+                    self._waiting.clear()  # never confirmed: their records are read again
+                    return False
                 log.warning("InfluxDB write of %d lines failed (%s); retrying in %.1fs",
                             len(batch), exc, delay)
                 await asyncio.sleep(delay)

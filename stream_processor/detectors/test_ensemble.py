@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import pickle
+import random
 
 import numpy as np
 import pytest
@@ -64,7 +66,7 @@ def test_members_must_report_a_z_statistic_and_exist() -> None:
 
 
 def test_a_new_extreme_scores_high_and_is_named_range() -> None:
-    det = EnsembleDetector()
+    det = EnsembleDetector(extreme_u=4.0)
     det.learn_many(_noise(400))  # a range of about 50 ± 3
     low, high = det.low, det.high
     x = high + 0.08 * (high - low)  # beyond the range by more than its 5 %, yet a modest z
@@ -109,3 +111,14 @@ def test_a_lasting_change_of_the_raw_score_is_lifted_by_the_likelihood() -> None
 def test_bad_parameters_are_config_errors(params: dict[str, float]) -> None:
     with pytest.raises(ConfigError, match="invalid parameters"):
         create_detector("ensemble", params)
+
+
+def test_the_default_opens_no_alert_on_plain_noise() -> None:
+    """The production default must not flood: a noisy sine never reaches the alert level."""
+    rng = random.Random(7)
+    for _ in range(20):
+        det = EnsembleDetector()
+        for i in range(600):
+            x = 50.0 + 10.0 * math.sin(i / 60) + rng.gauss(0.0, 1.0)
+            assert det.score_one(x) < 0.9
+            det.learn_one(x)

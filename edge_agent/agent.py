@@ -3,8 +3,11 @@
 Everything but the uplink's network thread, the outbox sender thread and the
 metrics server runs on one asyncio loop:
 
-- one :class:`~edge_agent.runner.DeviceRunner` task per device (timing, timeout,
-  backoff, ``comm_loss``), each calling :meth:`EdgeAgent._collect` with its readings;
+- one :class:`~edge_agent.runner.DeviceRunner` task per polled device (timing,
+  timeout, retries, backoff, ``comm_loss``) and one
+  :class:`~edge_agent.push_runner.PushRunner` task per push device (MQTT
+  sensors, streaming serial: start with retries, ``comm_loss`` for silent
+  points, stop), each calling :meth:`EdgeAgent._collect` with its readings;
 - ``_collect`` evaluates the local alarm rules on the raw readings
   (:mod:`edge_agent.alarms`; a state change goes into the outbox's alarm class
   at once), runs the preprocessing steps (:mod:`edge_agent.preprocess`) and
@@ -39,16 +42,19 @@ from dataclasses import dataclass
 
 from edge_agent.alarms import AlarmEvaluator
 from edge_agent.config import Gateway
+from edge_agent.drivers.base import PolledDriver, PushDriver
 from edge_agent.drivers.registry import lookup
 from edge_agent.frame_builder import SEQ_SENTINEL, FrameBuilder, encode_template
 from edge_agent.health import collect_metrics
 from edge_agent.metrics import MetricsServer
 from edge_agent.outbox import Outbox
-from edge_agent.preprocess import apply_steps, build_steps
+from edge_agent.preprocess import apply_steps, build_steps, flush_steps
+from edge_agent.push_runner import PushRunner
 from edge_agent.runner import DeviceRunner
 from edge_agent.sender import Sender
 from edge_agent.seq_store import SeqStore
 from edge_agent.uplink import Uplink
+from parkwatch.errors import ConfigError
 from parkwatch.settings import Settings, load_settings
 from parkwatch.wire.alarms import AlarmEvent, encode_alarm
 from parkwatch.wire.frames import MAX_FRAME_BYTES, Frame, Reading, encode_frame
@@ -95,13 +101,27 @@ class EdgeAgent:
             initial_seq=self.seq_mirror.last,
         )
         self.builder = FrameBuilder(config.site, config.gateway, config.uplink.max_readings_per_frame, None)
-        self.alarms = AlarmEvaluator(config.alarms)
+        stored = self.outbox.active_alarms()
+        gone = set(stored) - {r.rule for r in config.alarms}
+        if gone:
+            self.outbox.forget_alarms(gone)
+        self.alarms = AlarmEvaluator(config.alarms, active=set(stored) - gone)
+        if stored.keys() - gone:
+            log.info("alarms still active from the last run: %s", ", ".join(sorted(stored.keys() - gone)))
         self._alarm_devices = {r.device for r in config.alarms}
         self.steps = build_steps(config.preprocessing)
-        self.runners = [
-            DeviceRunner(device, lookup(device.driver).factory(device, gateway.profiles), self._collect)
-            for device in config.devices
-        ]
+        #: Polled devices, then push devices, each in config order.
+        self.runners: list[DeviceRunner] = []
+        self.push_runners: list[PushRunner] = []
+        for device in config.devices:
+            driver = lookup(device.driver).build(device, gateway.profiles)
+            if isinstance(driver, PolledDriver):
+                self.runners.append(DeviceRunner(device, driver, self._collect))
+            elif isinstance(driver, PushDriver):
+                stale_after_s = getattr(device, "stale_after_s", None)
+                self.push_runners.append(PushRunner(device, driver, self._collect, stale_after_s))
+            else:  # a driver registered with a factory that builds neither: a bug in the driver
+                raise ConfigError(f"device {device.id}: driver {device.driver!r} is neither polled nor push")
         self.alarms_raised = 0
         self.readings_collected = 0
         self.readings_filtered = 0
@@ -128,18 +148,27 @@ class EdgeAgent:
     def counters(self) -> dict[str, int]:
         """Gateway-wide device, outbox and alarm counters for the status message."""
         counters = [r.counters for r in self.runners]
+        pushed = [(r.counters, r.driver.counters) for r in self.push_runners]
         return {
-            "devices": len(self.runners),
-            "devices_offline": sum(1 for r in self.runners if not r.online),
+            "devices": len(self.runners) + len(self.push_runners),
+            "devices_offline": sum(1 for r in self._all_runners() if not r.online),
             "polls": sum(c.polls for c in counters),
             "poll_errors": sum(c.errors for c in counters),
             "poll_timeouts": sum(c.timeouts for c in counters),
-            "bad_readings": sum(c.bad_readings for c in counters),
+            "poll_retries": sum(c.retries for c in counters),
+            "push_messages": sum(d.messages for _, d in pushed),
+            "push_parse_errors": sum(d.parse_errors for _, d in pushed),
+            "push_start_errors": sum(c.start_errors for c, _ in pushed),
+            "push_stale_reports": sum(c.stale_reports for c, _ in pushed),
+            "bad_readings": sum(c.bad_readings for c in counters) + sum(c.bad_readings for c, _ in pushed),
             "readings_filtered": self.readings_filtered,
             "alarm_events": self.alarms_raised,
             "alarms_active": len(self.alarms.active()),
             **self.outbox.counters(),
         }
+
+    def _all_runners(self) -> list[DeviceRunner | PushRunner]:
+        return [*self.runners, *self.push_runners]
 
     # Kept for callers of the first version.
     device_counters = counters
@@ -153,7 +182,9 @@ class EdgeAgent:
         if self.metrics_server is not None:
             self.metrics_server.start()
         polling = asyncio.Event()  # set to stop the runners
-        tasks = [asyncio.create_task(r.run(polling), name=f"device:{r.config.id}") for r in self.runners]
+        tasks = [
+            asyncio.create_task(r.run(polling), name=f"device:{r.config.id}") for r in self._all_runners()
+        ]
         for task in tasks:
             # A runner only ends early through a bug: stop the agent rather than go on without the device.
             task.add_done_callback(lambda t: stop.set() if not t.cancelled() and t.exception() else None)
@@ -170,14 +201,17 @@ class EdgeAgent:
                     await asyncio.wait_for(stop.wait(), timeout=timeout)
                 except TimeoutError:
                     pass
+                self._release(time.time_ns() // 1_000_000)
                 self._store(self.builder.flush())
         finally:
             polling.set()
-            grace = max(r.config.timeout_s for r in self.runners) + 0.5
+            grace = max((r.config.timeout_s * (r.config.retries + 1) for r in self.runners), default=0.0)
+            grace = max(grace, *(r.config.timeout_s for r in self.push_runners), 0.0) + 0.5
             _, late = await asyncio.wait(tasks, timeout=grace)
             for task in late:
                 task.cancel()
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            self._release(None)
             self._store(self.builder.flush())
             all_acked = await asyncio.to_thread(self._shutdown, uplink_cfg.flush_timeout_s)
         crashed = [o for o in outcomes if isinstance(o, Exception)]
@@ -210,10 +244,18 @@ class EdgeAgent:
                     self._raise(device, reading, state, rule_id, value)
         if self.steps:
             kept = apply_steps(self.steps, device, readings)
-            self.readings_filtered += len(readings) - len(kept)
+            self.readings_filtered += max(0, len(readings) - len(kept))
             readings = kept
         for frame in self.builder.add(device, readings):
             self._store(frame)
+
+    def _release(self, now_ms: int | None) -> None:
+        """Readings the steps held back and that are due at ``now_ms`` (``None``: all) into frames."""
+        if not self.steps:
+            return
+        for device, readings in flush_steps(self.steps, now_ms):
+            for frame in self.builder.add(device, readings):
+                self._store(frame)
 
     def _raise(self, device: str, reading: Reading, state: str, rule_id: str, value: float) -> None:
         rule = self.alarms.rule(rule_id)
@@ -224,7 +266,9 @@ class EdgeAgent:
             "raised" if state == "raised" else "cleared",
             value, rule.limit, reading.ts_ms, SEQ_SENTINEL,
         )  # fmt: skip
-        seq = self.outbox.put_alarm(encode_template(encode_alarm(event)))
+        seq = self.outbox.put_alarm(
+            encode_template(encode_alarm(event)), rule.rule, state == "raised", reading.ts_ms
+        )
         self.alarms_raised += 1
         self.sender.wake()
         log.warning(

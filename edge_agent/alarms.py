@@ -24,6 +24,11 @@ Semantics, per rule:
   silent detector neither raises nor clears an alarm; its comm_loss is in
   the data.
 
+State survives restarts: the agent persists each change in the outbox
+(in the same transaction as its event) and hands the rules active at the
+last stop to the evaluator (``active=``). A condition still present after
+a restart is therefore not raised again; it clears as usual.
+
 Times are the readings' event times, so evaluation is deterministic. The
 evaluator is called on the agent's loop before any preprocessing (a deadband
 never hides an alarm); each state change becomes an
@@ -40,6 +45,7 @@ outbox's alarm class at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -94,11 +100,14 @@ class _State:
 class AlarmEvaluator:
     """Keeps each rule's state; :meth:`check` is called for every reading of a device."""
 
-    def __init__(self, rules: list[AlarmRule]) -> None:
+    def __init__(self, rules: list[AlarmRule], active: Iterable[str] = ()) -> None:
+        """``active``: ids of rules raised before (a restart); unknown ids are ignored."""
         self.rules = rules
+        restored = set(active)
         self._by_point: dict[tuple[str, str], list[tuple[AlarmRule, _State]]] = {}
         for rule in rules:
-            self._by_point.setdefault((rule.device, rule.point), []).append((rule, _State()))
+            state = _State(active=rule.rule in restored)
+            self._by_point.setdefault((rule.device, rule.point), []).append((rule, state))
 
     def watches(self, device: str) -> bool:
         """Whether any rule is about ``device`` (skip the per-reading loop otherwise)."""

@@ -38,7 +38,7 @@ from edge_agent.alarms import AlarmRule
 from edge_agent.drivers import known_drivers
 from edge_agent.drivers.base import DeviceConfig
 from edge_agent.drivers.registry import config_models
-from edge_agent.preprocess import PreprocessStep
+from edge_agent.preprocess import PreprocessStep, known_steps
 from edge_agent.register_map import DeviceProfile
 from edge_agent.uplink_auth import UplinkAuth
 from parkwatch.durations import Duration
@@ -195,6 +195,18 @@ def load_gateway(path: str | Path) -> Gateway:
         except ConfigError as exc:
             detail = str(exc).replace("\n", "\n  ")
             problems.append(f"{path}: devices[{index}].profile: invalid profile {name!r}:\n  {detail}")
+    for index, device in enumerate(config.devices):
+        profile = profiles.get(device.profile) if device.profile is not None else None
+        if profile is None:
+            continue
+        for point in profile.points:
+            if point.poll_interval_s is not None and point.poll_interval_s < device.poll_interval_s:
+                problems.append(
+                    f"{path}: devices[{index}].poll_interval: point {point.name!r} of profile "
+                    f"{profile.name!r} asks for {point.poll_interval_s:g}s, faster than the device is "
+                    f"polled (got {device.poll_interval_s:g}s)"
+                )
+                break
     if problems:
         raise ConfigError("\n".join(problems))
     return Gateway(path, config, profiles)
@@ -235,23 +247,28 @@ def _validate(model: type[_M], doc: Any, path: Path) -> _M:
 def format_errors(path: Path | str, exc: ValidationError) -> str:
     """One line per pydantic error: ``file: devices[2].port: <message> (got <value>)``."""
     drivers = set(known_drivers())
+    steps = set(known_steps())
     lines = []
     for error in exc.errors():
         loc = list(error["loc"])
         message = error["msg"]
         value: Any = error["input"]
+        # A discriminated union: devices pick their model by ``driver``, preprocessing by ``step``.
+        key, names, what = ("step", steps, "steps") if loc[:1] == ["preprocessing"] else (
+            "driver", drivers, "drivers"
+        )  # fmt: skip
         if error["type"] == "union_tag_not_found":
-            loc.append("driver")
-            message = f"field required; known drivers: {', '.join(sorted(drivers))}"
+            loc.append(key)
+            message = f"field required; known {what}: {', '.join(sorted(names))}"
         elif error["type"] == "union_tag_invalid":
-            loc.append("driver")
-            message = f"unknown driver; known drivers: {', '.join(sorted(drivers))}"
-            value = value.get("driver") if isinstance(value, dict) else value
-        # Drop the union tag pydantic inserts after a device index (devices.2.modbus_tcp.port).
+            loc.append(key)
+            message = f"unknown {key}; known {what}: {', '.join(sorted(names))}"
+            value = value.get(key) if isinstance(value, dict) else value
+        # Drop the union tag pydantic inserts after an index (devices.2.modbus_tcp.port).
         loc = [
             part
             for i, part in enumerate(loc)
-            if not (i > 0 and isinstance(loc[i - 1], int) and part in drivers)
+            if not (i > 0 and isinstance(loc[i - 1], int) and part in names)
         ]
         where = _loc_path(loc)
         # The offending value helps for scalars; for a whole mapping or list it is noise.

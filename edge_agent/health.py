@@ -20,7 +20,7 @@ _P = "parkwatch_edge_"
 
 
 def collect_metrics(agent: EdgeAgent) -> list[Metric]:
-    """Per-device poll health, outbox depth and drops, uplink publish/ack counters, alarms."""
+    """Per-device poll (or message) health, outbox depth and drops, uplink publish/ack counters, alarms."""
     out: list[Metric] = []
     for r in agent.runners:
         dev = {"device": r.config.id}
@@ -39,7 +39,30 @@ def collect_metrics(agent: EdgeAgent) -> list[Metric]:
             Metric(
                 _P + "poll_timeouts_total", "counter", "Polls without an answer in time.", c.timeouts, dev
             ),
+            Metric(_P + "poll_retries_total", "counter", "Retried reads.", c.retries, dev),
             Metric(_P + "device_up", "gauge", "1 while the device answers.", 1 if r.online else 0, dev),
+        ]
+    for p in agent.push_runners:
+        dev = {"device": p.config.id}
+        d = p.driver.counters
+        out += [
+            Metric(_P + "messages_total", "counter", "Messages a push device sent.", d.messages, dev),
+            Metric(_P + "parse_errors_total", "counter", "Unparsable messages.", d.parse_errors, dev),
+            Metric(
+                _P + "push_start_errors_total",
+                "counter",
+                "Failed starts of a push device.",
+                p.counters.start_errors,
+                dev,
+            ),
+            Metric(
+                _P + "stale_reports_total",
+                "counter",
+                "comm_loss reports for silent points.",
+                p.counters.stale_reports,
+                dev,
+            ),
+            Metric(_P + "device_up", "gauge", "1 while the device answers.", 1 if p.online else 0, dev),
         ]
     ob = agent.outbox.counters()
     up = agent.uplink

@@ -46,15 +46,17 @@ def render(metrics: Iterable[Metric]) -> str:
     # TYPE x_total counter
     x_total{device="d1"} 3
     """
-    lines: list[str] = []
-    seen: set[str] = set()
+    # The format wants every sample of a name in one group: gather them, in order of first appearance.
+    families: dict[str, list[Metric]] = {}
     for m in metrics:
-        if m.name not in seen:
-            seen.add(m.name)
-            lines += [f"# HELP {m.name} {m.help}", f"# TYPE {m.name} {m.kind}"]
-        labels = ",".join(f'{k}="{v}"' for k, v in m.labels.items())
-        value = int(m.value) if float(m.value).is_integer() else m.value
-        lines.append(f"{m.name}{{{labels}}} {value}" if labels else f"{m.name} {value}")
+        families.setdefault(m.name, []).append(m)
+    lines: list[str] = []
+    for name, samples in families.items():
+        lines += [f"# HELP {name} {samples[0].help}", f"# TYPE {name} {samples[0].kind}"]
+        for m in samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in m.labels.items())
+            value = int(m.value) if float(m.value).is_integer() else m.value
+            lines.append(f"{name}{{{labels}}} {value}" if labels else f"{name} {value}")
     return "\n".join(lines) + "\n"
 
 

@@ -22,6 +22,12 @@ SQLite in WAL mode (stdlib ``sqlite3``), one file per gateway
 - **Two streams.** Frames (``data``) number 1, 2, 3 ... per gateway without
   gaps; alarms have a sequence of their own, so a raised alarm never makes
   a hole in the frame sequence. Alarms are read before frames.
+- **Alarm state.** Which local alarm rules are active is kept in the same
+  file and changed in the same transaction as the alarm event that changes
+  it (:meth:`Outbox.put_alarm` with ``rule``/``active``): after a restart
+  :meth:`Outbox.active_alarms` tells the evaluator what is already raised,
+  so a condition still present is not raised a second time, and a state
+  change is never stored without its event (or the reverse).
 - **Bounded.** Payload bytes are capped at ``max_bytes``. When a new frame
   does not fit, the *oldest* unsent data frames are deleted until it does
   and counted (``frames_dropped``, ``readings_dropped``, kept in the file);
@@ -72,6 +78,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_kind ON outbox (kind, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS alarm_state (rule TEXT PRIMARY KEY, since_ms INTEGER NOT NULL);
 """
 
 _COUNTERS: Final = ("last_seq", "last_alarm_seq", "frames_dropped", "readings_dropped", "frames_rejected")
@@ -142,11 +149,35 @@ class Outbox:
         """
         return self._put("data", "last_seq", template, readings)
 
-    def put_alarm(self, template: bytes) -> int:
-        """Store an alarm event (``%d`` for its alarm seq); returns that seq. Never refused for size."""
-        return self._put("alarm", "last_alarm_seq", template, 0)
+    def put_alarm(
+        self, template: bytes, rule: str | None = None, active: bool | None = None, ts_ms: int = 0
+    ) -> int:
+        """Store an alarm event (``%d`` for its alarm seq); returns that seq. Never refused for size.
 
-    def _put(self, kind: Kind, counter: str, template: bytes, readings: int) -> int:
+        With ``rule`` and ``active``, the rule's persisted state (:meth:`active_alarms`) changes
+        in the same transaction: raised (since ``ts_ms``) or cleared.
+        """
+        state = None if rule is None or active is None else (rule, active, ts_ms)
+        return self._put("alarm", "last_alarm_seq", template, 0, state)
+
+    def active_alarms(self) -> dict[str, int]:
+        """Rules raised and not cleared, as stored: ``rule id -> raised at (epoch ms)``."""
+        with self._lock:
+            return {str(r): int(t) for r, t in self._db.execute("SELECT rule, since_ms FROM alarm_state")}
+
+    def forget_alarms(self, rules: Iterable[str]) -> None:
+        """Drop the stored state of rules (no longer configured)."""
+        with self._lock, self._tx():
+            self._db.executemany("DELETE FROM alarm_state WHERE rule = ?", [(r,) for r in rules])
+
+    def _put(
+        self,
+        kind: Kind,
+        counter: str,
+        template: bytes,
+        readings: int,
+        alarm_state: tuple[str, bool, int] | None = None,
+    ) -> int:
         with self._lock:
             seq = self._meta[counter] + 1
             payload = template % seq
@@ -154,6 +185,14 @@ class Outbox:
                 with self._tx():
                     if kind == "data":
                         self._make_room(len(payload))
+                    if alarm_state is not None:
+                        rule, active, since_ms = alarm_state
+                        if active:
+                            self._db.execute(
+                                "INSERT OR REPLACE INTO alarm_state VALUES (?, ?)", (rule, since_ms)
+                            )
+                        else:
+                            self._db.execute("DELETE FROM alarm_state WHERE rule = ?", (rule,))
                     self._db.execute(
                         "INSERT INTO outbox (kind, seq, readings, payload) VALUES (?, ?, ?, ?)",
                         (_KIND_CODE[kind], seq, readings, payload),

@@ -19,6 +19,10 @@ Byte orders name the four bytes of a 32-bit value as the device sends them
 (``A`` most significant). The same letters generalise to 16- and 64-bit types:
 ``ABCD`` big-endian words and bytes; ``CDAB`` words swapped; ``BADC`` bytes
 swapped within each word; ``DCBA`` both.
+
+A point may carry its own ``poll_interval`` (read less often than its
+device); a profile may cap ``max_registers_per_read`` for instruments that
+reject long reads.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from parkwatch.durations import Duration
 from parkwatch.wire.topics import ID_PATTERN
 
 __all__ = [
@@ -121,6 +126,9 @@ class PointSpec(BaseModel):
     offset: float = 0.0
     unit: str = ""
     description: str = ""
+    #: Read this point only this often (an energy counter next to 1 s gas readings); default: at
+    #: every poll of its device. Must not be shorter than the device's ``poll_interval``.
+    poll_interval_s: Duration | None = Field(default=None, alias="poll_interval", gt=0)
     signal: SignalHint | None = None
 
     @property
@@ -155,6 +163,9 @@ class DeviceProfile(BaseModel):
     description: str = ""
     #: States the convention explicitly; only 0-based addresses are supported.
     addressing: Literal["0-based"] = "0-based"
+    #: Largest read this instrument accepts (many answer "illegal address" or nothing beyond a
+    #: vendor limit); the device entry's ``max_registers_per_read`` may lower it further.
+    max_registers_per_read: int | None = Field(default=None, ge=1, le=125)
     points: list[PointSpec] = Field(min_length=1)
 
     @field_validator("points")

@@ -7,6 +7,9 @@ the runner decides the rest, so every driver gets the same behaviour:
   a slow poll does not shift later ones, and missed slots are skipped rather
   than run back to back.
 - **Timeout.** Each ``read()`` is cut off after the device's ``timeout``.
+- **Retries.** A failed ``read()`` is tried again at once up to ``retries``
+  times (default 0) before the poll counts as failed; each attempt has the
+  full ``timeout``. Retries are counted (``retries``), not as errors.
 - **Failure.** A failed poll (timeout or :class:`~parkwatch.errors.DeviceError`)
   reports every point as ``comm_loss`` with value ``None``, so a silent
   device never looks like a steady one, and is counted.
@@ -15,7 +18,7 @@ the runner decides the rest, so every driver gets the same behaviour:
   returns to the normal cadence. A dead device therefore costs little and,
   since each runner is its own task, never delays another device.
 
-Counters per device (``polls``, ``errors``, ``timeouts``, ``bad_readings``)
+Counters per device (``polls``, ``errors``, ``timeouts``, ``retries``, ``bad_readings``)
 are kept here, not in drivers, and exported in the gateway status.
 """
 
@@ -46,6 +49,8 @@ class DeviceCounters:
     polls: int = 0
     errors: int = 0
     timeouts: int = 0
+    #: Extra attempts made after a failed read, within one poll.
+    retries: int = 0
     bad_readings: int = 0
     consecutive_failures: int = 0
 
@@ -91,24 +96,28 @@ class DeviceRunner:
             await self.driver.close()
 
     async def poll_once(self) -> bool:
-        """One read, with timeout and accounting; returns whether the device answered."""
+        """One poll (up to ``retries`` extra attempts), timed and counted; whether the device answered."""
         c = self.counters
         ts_ms = time.time_ns() // 1_000_000
         started = time.perf_counter()
-        try:
-            readings = await asyncio.wait_for(self.driver.read(), timeout=self.config.timeout_s)
-        except (TimeoutError, DeviceTimeout) as exc:
-            self._timed(started)
-            c.timeouts += 1
-            self._failed(
-                ts_ms,
-                f"no answer within {self.config.timeout_s:g}s" if isinstance(exc, TimeoutError) else str(exc),
-            )
-            return False
-        except DeviceError as exc:
-            self._timed(started)
-            self._failed(ts_ms, str(exc))
-            return False
+        attempts = self.config.retries + 1
+        for attempt in range(attempts):
+            try:
+                readings = await asyncio.wait_for(self.driver.read(), timeout=self.config.timeout_s)
+                break
+            except (TimeoutError, DeviceTimeout, DeviceError) as exc:
+                if attempt + 1 < attempts:
+                    c.retries += 1
+                    continue
+                self._timed(started)
+                if isinstance(exc, TimeoutError):
+                    c.timeouts += 1
+                    self._failed(ts_ms, f"no answer within {self.config.timeout_s:g}s")
+                else:
+                    if isinstance(exc, DeviceTimeout):
+                        c.timeouts += 1
+                    self._failed(ts_ms, str(exc))
+                return False
         self._timed(started)
         c.polls += 1
         if c.consecutive_failures:

@@ -75,3 +75,17 @@ def test_nothing_accepted_is_lost_to_kill_9(tmp_path: Path) -> None:
     seqs = [r.seq for r in Outbox(path).read(0, "data", 100_000)]
     assert seqs[:accepted] == list(range(1, accepted + 1))
     assert seqs == list(range(1, len(seqs) + 1))  # no gap, whatever was in progress
+
+
+def test_alarm_state_changes_with_its_event_and_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    ob = Outbox(path)
+    ob.put_alarm(b'{"seq":%d}', "r1", True, 1_000)
+    ob.put_alarm(b'{"seq":%d}', "r2", True, 2_000)
+    ob.put_alarm(b'{"seq":%d}', "r1", False, 3_000)
+    ob.close()
+    reopened = Outbox(path)
+    assert reopened.active_alarms() == {"r2": 2_000}
+    reopened.forget_alarms(["r2"])
+    assert reopened.active_alarms() == {}
+    assert [r.seq for r in reopened.read(0, "alarm", 10)] == [1, 2, 3]

@@ -87,3 +87,21 @@ def test_a_hanging_read_is_cut_off_at_the_timeout() -> None:
     assert runner.counters.timeouts == 1 and runner.counters.errors == 1
     assert driver.calls[1] - started < 0.3  # the next poll came on schedule, not after the 10 s hang
     assert got[1][0].quality == "good"
+
+
+def test_retries_hide_a_single_failure_but_not_a_dead_device() -> None:
+    driver = ScriptedDriver(["error", "ok", "hang", "error", "ok"])
+    out: list[list[Reading]] = []
+    runner = DeviceRunner(config(retries="1", timeout="100ms"), driver, lambda _id, rs: out.append(rs))
+
+    async def main() -> list[bool]:
+        return [await runner.poll_once() for _ in range(3)]
+
+    assert asyncio.run(main()) == [True, False, True]
+    c = runner.counters
+    assert (c.polls, c.errors, c.timeouts, c.retries) == (3, 1, 0, 2)
+    assert [[r.quality for r in rs] for rs in out] == [
+        ["good", "bad"],
+        ["comm_loss", "comm_loss"],
+        ["good", "bad"],
+    ]

@@ -9,22 +9,36 @@ they run their own on a free port::
         broker.start()                           # same port, sessions restored
 
 Persistence is on, so a subscriber with ``clean_session=False`` keeps its
-queue across the restart. ``password_file`` turns anonymous access off.
+queue across the restart. ``password_file`` turns anonymous access off;
+``tls`` (:class:`BrokerTls`) makes the listener TLS-only, optionally
+requiring a client certificate signed by the same CA.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from parkwatch.errors import StackError
 from parkwatch.testing import free_port
 
-__all__ = ["PrivateBroker", "wait_listening"]
+__all__ = ["BrokerTls", "PrivateBroker", "wait_listening"]
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerTls:
+    """Files of a TLS listener; ``cafile`` also verifies client certificates when they are required."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    require_certificate: bool = False
 
 
 def wait_listening(port: int, timeout_s: float = 15) -> None:
@@ -42,7 +56,13 @@ def wait_listening(port: int, timeout_s: float = 15) -> None:
 class PrivateBroker:
     """A Mosquitto process of one's own; see the module docstring."""
 
-    def __init__(self, home: Path, port: int | None = None, password_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        port: int | None = None,
+        password_file: Path | None = None,
+        tls: BrokerTls | None = None,
+    ) -> None:
         exe = shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
         )
@@ -53,17 +73,28 @@ class PrivateBroker:
         self.port = port or free_port()
         self.home.mkdir(parents=True, exist_ok=True)
         (home / "data").mkdir(exist_ok=True)
-        # Mosquitto started as root drops to the ``mosquitto`` user, which must write here.
+        # Mosquitto started as root drops to the ``mosquitto`` user, which could not read password
+        # files and certificates in a private temp folder; a test broker may keep root instead.
         for folder in (home, home / "data"):
             folder.chmod(0o777)
+        run_as = ["user root"] if os.geteuid() == 0 else []
         auth = [f"password_file {password_file}", "allow_anonymous false"] if password_file else [
             "allow_anonymous true"
         ]  # fmt: skip
+        listener = [f"listener {self.port} 127.0.0.1"]
+        if tls is not None:
+            listener += [
+                f"cafile {tls.cafile}",
+                f"certfile {tls.certfile}",
+                f"keyfile {tls.keyfile}",
+                f"require_certificate {'true' if tls.require_certificate else 'false'}",
+            ]
         self.conf = home / "mosquitto.conf"
         self.conf.write_text(
             "\n".join(
                 [
-                    f"listener {self.port} 127.0.0.1",
+                    *listener,
+                    *run_as,
                     *auth,
                     "persistence true",
                     f"persistence_location {home / 'data'}/",
@@ -87,8 +118,22 @@ class PrivateBroker:
     def start(self) -> None:
         if self.running:
             return
-        self._proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL)
-        wait_listening(self.port)
+        stderr = self.home / "mosquitto.stderr"
+        with stderr.open("wb") as err:
+            self._proc = subprocess.Popen(
+                [self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=err
+            )
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                wait_listening(self.port, 0.2)
+                return
+            except TimeoutError:
+                if self._proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise StackError(
+                        f"mosquitto did not start: {stderr.read_text(errors='replace')[-500:]}"
+                    ) from None
 
     def stop(self) -> None:
         """SIGTERM and wait: Mosquitto writes its persistence file on the way out."""

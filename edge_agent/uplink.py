@@ -40,6 +40,14 @@ Contract:
   it later, on the gateway's behalf.
 - Reconnects use paho's exponential backoff between ``reconnect_min_s`` and
   ``reconnect_max_s``.
+- A connection that fails never ends anything: the uplink keeps retrying and
+  the outbox keeps filling. Failures are counted and the cause kept in
+  :attr:`Uplink.last_connect_error`: ``connect_refusals`` when the broker
+  answered and said no (wrong username or password, not authorised),
+  ``connect_failures`` when no MQTT session came about at all (nothing
+  listening, TLS handshake failed: untrusted broker certificate, client
+  certificate missing or refused). Both are logged with the cause (the
+  first time, then every 10th) and are in the status counters.
 
 Per-frame work is one JSON encode, one paho call and a dict insert under a
 lock, so a frame of thousands of readings costs about as much as its
@@ -52,6 +60,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -131,6 +140,11 @@ class Uplink:
         self.frames_dropped = 0
         self.frames_rejected = 0
         self.connects = 0
+        self.connect_refusals = 0
+        self.connect_failures = 0
+        #: Why the last connection attempt failed (``None`` once connected).
+        self.last_connect_error: str | None = None
+        self._connack = False  # the broker answered the current connection attempt
 
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -145,6 +159,7 @@ class Uplink:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_connect_fail = self._on_connect_fail
         if auth is not None:
             auth.apply(self._client)
         self._set_will()
@@ -273,6 +288,8 @@ class Uplink:
             "frames_dropped": self.frames_dropped,
             "frames_rejected": self.frames_rejected,
             "connects": self.connects,
+            "connect_refusals": self.connect_refusals,
+            "connect_failures": self.connect_failures,
         }
         if self._extra_counters is not None:
             counters.update(self._extra_counters())
@@ -321,29 +338,66 @@ class Uplink:
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: ReasonCode, properties: Any
     ) -> None:
+        with self._cond:
+            self._connack = True
         if reason_code.is_failure:
-            log.warning(
-                "MQTT %s:%d refused the connection: %s",
-                self.settings.mqtt_host,
-                self.settings.mqtt_port,
-                reason_code,
-            )
+            with self._cond:
+                self.connect_refusals += 1
+                count = self.connect_refusals
+                self.last_connect_error = f"broker refused the connection: {reason_code}"
+            if count == 1 or count % 10 == 0:
+                log.error(
+                    "MQTT %s:%d refused the connection (%d times): %s; check uplink.auth",
+                    self.settings.mqtt_host,
+                    self.settings.mqtt_port,
+                    count,
+                    reason_code,
+                )
             return
         with self._cond:
             self.connects += 1
+            self.last_connect_error = None
         log.info("MQTT connected to %s:%d", self.settings.mqtt_host, self.settings.mqtt_port)
         self._publish_status("online")
         with self._cond:
             self._cond.notify_all()
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this inside its ``except OSError`` around the connect, so the cause
+        # (refused socket, ssl.SSLCertVerificationError, ...) is the exception being handled.
+        exc = sys.exc_info()[1]
+        self._count_failure(f"{type(exc).__name__}: {exc}" if exc is not None else "unknown cause")
+
+    def _count_failure(self, cause: str) -> None:
+        with self._cond:
+            self.connect_failures += 1
+            count = self.connect_failures
+            self.last_connect_error = f"cannot connect: {cause}"
+        if count == 1 or count % 10 == 0:
+            log.warning(
+                "MQTT %s:%d: cannot connect (%d times): %s",
+                self.settings.mqtt_host,
+                self.settings.mqtt_port,
+                count,
+                cause,
+            )
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: ReasonCode, properties: Any
     ) -> None:
         with self._cond:
             stopping = self._stopping
-        if not stopping:
+            answered, self._connack = self._connack, False
+        if stopping:
+            return
+        if not answered:
+            # Closed before any CONNACK: with TLS 1.3 this is how a broker refuses a missing or
+            # untrusted client certificate (the handshake looked complete on our side).
+            self._count_failure(f"connection closed before the broker answered ({reason_code}); "
+                                "a TLS client certificate missing or refused?")  # fmt: skip
+        else:
             log.warning("MQTT connection lost (%s); reconnecting", reason_code)
-            self._set_will()  # fresher counters for the will sent on the next connection's behalf
+        self._set_will()  # fresher counters for the will sent on the next connection's behalf
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode, properties: Any

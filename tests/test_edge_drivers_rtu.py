@@ -67,6 +67,8 @@ def test_values_of_every_register_type_decode_exactly(line: PtyPair, tmp_path: P
         try:
             for t_s in (0.0, 3600.0):
                 await sim.step(t_s)
+                # Fresh drivers: a first read covers every point, also those with a slower poll_interval.
+                drivers = [ModbusRtuDriver(d, gateway.profiles) for d in gateway.config.devices]
                 for driver in drivers:
                     profile = gateway.profiles[driver.config.profile]
                     readings = await driver.read()
@@ -122,7 +124,7 @@ def test_dead_and_slow_slaves_do_not_delay_healthy_ones(line: PtyPair, tmp_path:
         gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
         # 6 s at 200 ms is 30 polls; the dead slave's timeouts (250 ms) and the slow one's answers
         # (120 ms) may delay a poll, but the grid keeps the cadence: nothing is lost.
-        assert len(stamps) >= 27, (device_id, len(stamps))
+        assert len(stamps) >= 27, (device_id, len(stamps), gaps)
         assert max(gaps) < 200 + 450, (device_id, gaps)
         assert sum(gaps) / len(gaps) == pytest.approx(200, abs=25)
         assert runners[device_id].counters.errors == 0
@@ -205,3 +207,82 @@ def test_illegal_address_makes_its_block_bad_and_the_rest_good(line: PtyPair, tm
         ("ch4", "good"), ("h2s", "good"), ("fault", "good"), ("o2", "bad")
     ]  # fmt: skip
     assert runner.counters.bad_readings == 3 and runner.counters.errors == 0
+
+
+def test_a_late_reply_is_not_taken_for_the_next_slaves_answer(line: PtyPair, tmp_path: Path) -> None:
+    gateway = bus_gateway(
+        tmp_path / "gw.yaml", line.agent_end, [("slow", "flow_meter", 1), ("gas", "gas_detector", 2)],
+        late_reply_window="400ms",
+    )  # fmt: skip
+
+    async def main() -> list[tuple[str, list[Reading] | str]]:
+        sim = RtuBusSimulator(gateway, {line.agent_end: line.device_end}, seed=3)
+        await sim.start()
+        slow, gas = (ModbusRtuDriver(d, gateway.profiles) for d in gateway.config.devices)
+        out: list[tuple[str, list[Reading] | str]] = []
+        try:
+            sim.set_fault("slow", "slow", delay_s=0.4)  # answers 150 ms after the 250 ms response timeout
+            for _ in range(3):
+                for name, driver in (("slow", slow), ("gas", gas)):
+                    try:
+                        out.append((name, await driver.read()))
+                    except DeviceTimeout as exc:
+                        out.append((name, str(exc)))
+            sim.set_fault("slow", "ok")
+            out.append(("slow", await slow.read()))
+            out.append(("gas", await gas.read()))
+        finally:
+            await slow.close()
+            await gas.close()
+            await sim.stop()
+        return out
+
+    out = asyncio.run(main())
+    assert [isinstance(result, str) for _, result in out] == [True, False] * 3 + [False, False], out
+    profiles = {"slow": gateway.profiles["flow_meter"], "gas": gateway.profiles["gas_detector"]}
+    for name, result in out:
+        if isinstance(result, list):  # each answer is the asked slave's, complete and good
+            assert [(r.point, r.quality) for r in result] == [(p.name, "good") for p in profiles[name].points]
+
+
+def test_slow_points_are_read_less_often_and_reads_stay_within_the_profile_limit(
+    line: PtyPair, tmp_path: Path
+) -> None:
+    served = bus_gateway(tmp_path / "served.yaml", line.agent_end, [("gas", "gas_detector", 1)])
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    doc = yaml.safe_load((PROFILES / "gas_detector.yaml").read_text())
+    doc["name"] = "gas_detector_slow_h2s"
+    doc["max_registers_per_read"] = 2  # this instrument refuses longer reads
+    doc["points"][1]["poll_interval"] = "600ms"  # h2s every third poll
+    (profiles / "gas_detector_slow_h2s.yaml").write_text(yaml.safe_dump(doc))
+    agent = bus_gateway(
+        tmp_path / "agent.yaml", line.agent_end, [("gas", "gas_detector_slow_h2s", 1)], profiles
+    )
+    device = agent.config.devices[0]
+    driver = ModbusRtuDriver(device, agent.profiles)
+    # ch4 (2 registers) and fault (1) every poll: two blocks, as ch4+fault are not contiguous; h2s alone.
+    assert [[(b.start, b.count) for b in blocks] for blocks in driver.schedule.intervals()] == [
+        [(0, 2), (4, 1)], [(2, 2)]
+    ]  # fmt: skip
+    polls: list[list[Reading]] = []
+
+    async def main() -> None:
+        sim = RtuBusSimulator(served, {line.agent_end: line.device_end})
+        await sim.start()
+        runner = DeviceRunner(device, driver, lambda _id, rs: polls.append(rs))
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run(stop))
+        await asyncio.sleep(2.3)
+        stop.set()
+        await task
+        await sim.stop()
+
+    asyncio.run(main())
+    assert all(r.quality == "good" for rs in polls for r in rs)
+    ch4 = [rs[0].ts_ms for rs in polls if rs[0].point == "ch4"]
+    h2s = [r.ts_ms for rs in polls for r in rs if r.point == "h2s"]
+    assert len(ch4) >= 10 and len(polls) == len(ch4)
+    assert 3 <= len(h2s) <= 5, (len(ch4), len(h2s))
+    gaps = [b - a for a, b in zip(h2s, h2s[1:], strict=False)]
+    assert all(500 <= g <= 900 for g in gaps), gaps

@@ -62,6 +62,8 @@ class DeviceConfig(BaseModel):
     timeout_s: Duration = Field(default=1.0, alias="timeout")
     #: Longest wait between attempts while a device keeps failing.
     max_backoff_s: Duration = Field(default=30.0, alias="max_backoff")
+    #: Polled drivers: extra attempts right after a failed read before the poll counts as failed.
+    retries: int = Field(default=0, ge=0, le=5)
 
 
 @runtime_checkable

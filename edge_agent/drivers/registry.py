@@ -43,12 +43,16 @@ class DriverSpec:
     build: AnyDriverFactory
 
     def factory(self, config: DeviceConfig, profiles: ProfileLibrary) -> PolledDriver:
-        """Build a driver that must be polled; :class:`ConfigError` if this config makes a push driver."""
+        """Build a driver that must be polled; :class:`ConfigError` if this config makes a push driver.
+
+        For callers that can only poll (the field simulator's tools, tests); the agent builds with
+        :attr:`build` and runs polled and push drivers alike.
+        """
         driver = self.build(config, profiles)
         if not isinstance(driver, PolledDriver):
             raise ConfigError(
                 f"device {config.id}: driver {self.name!r} pushes readings (start/stop) with this "
-                "config, and this agent only runs polled drivers"
+                "config, where a polled driver is needed"
             )
         return driver
 

@@ -44,6 +44,10 @@ class ModbusRtuConfig(DeviceConfig):
     unit_id: int = Field(default=1, ge=1, le=247)
     profile: str = Field(pattern=ID_PATTERN.pattern)
     response_timeout_s: Duration = Field(default=0.3, alias="response_timeout")
+    #: After this device's request timed out, the line stays quiet until its late reply has come
+    #: and gone, or this long, before the next request. A window that passes in silence marks the
+    #: device dead rather than slow: its next timeouts cost no window until it answers again.
+    late_reply_window_s: Duration = Field(default=0.1, alias="late_reply_window")
     #: Lower this for devices that reject long reads.
     max_registers_per_read: int = Field(default=MAX_REGISTERS_PER_READ, ge=1, le=MAX_REGISTERS_PER_READ)
 

@@ -17,7 +17,9 @@ Translation at the boundary:
   block's points ``bad``; the other blocks stay good.
 
 If the runner cancels a poll while a request is on the wire, the port is
-closed so a late answer cannot be taken for the next slave's reply.
+closed so a late answer cannot be taken for the next slave's reply; after a
+``response_timeout`` the bus lets the late reply pass first (see
+:mod:`~edge_agent.drivers.modbus_rtu.bus`, ``late_reply_window``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 
 from edge_agent.drivers.base import DeviceConfig, ProfileLibrary
 from edge_agent.drivers.modbus_common.block_read import read_block
-from edge_agent.drivers.modbus_common.read_plan import ReadBlock, plan_reads
+from edge_agent.drivers.modbus_common.poll_schedule import PollSchedule
+from edge_agent.drivers.modbus_common.read_plan import MAX_REGISTERS_PER_READ, ReadBlock
 from edge_agent.drivers.modbus_rtu.bus import LineSettings, SerialBus
 from edge_agent.drivers.modbus_rtu.config import ModbusRtuConfig
 from edge_agent.drivers.registry import register
@@ -63,7 +66,13 @@ class ModbusRtuDriver:
             raise TypeError(f"ModbusRtuDriver needs a ModbusRtuConfig, got {type(config).__name__}")
         self.config = config
         self.profile = profiles[config.profile]
-        self.plan: list[ReadBlock] = plan_reads(self.profile.points, config.max_registers_per_read)
+        max_registers = min(
+            config.max_registers_per_read, self.profile.max_registers_per_read or MAX_REGISTERS_PER_READ
+        )
+        #: Blocks grouped by point poll interval; a poll reads the groups that are due.
+        self.schedule = PollSchedule(self.profile.points, config.poll_interval_s, max_registers)
+        #: Every block, all groups (what the first poll reads).
+        self.plan: list[ReadBlock] = self.schedule.blocks
         self._order = {p.name: i for i, p in enumerate(self.profile.points)}
         settings = LineSettings(config.port, config.baudrate, config.parity, config.stopbits, config.bytesize)
         self.bus = SerialBus.join(settings, config.unit_id, config.id)
@@ -83,16 +92,23 @@ class ModbusRtuDriver:
         try:
             async with self.bus.exclusive(self.config.unit_id) as client:
                 ts_ms = time.time_ns() // 1_000_000
+                started = time.monotonic()
+                due = self.schedule.due(started)
                 try:
-                    for block in self.plan:
-                        readings.extend(
-                            await asyncio.wait_for(
-                                read_block(client, self.config.unit_id, block, ts_ms, self._where),
-                                timeout=self.config.response_timeout_s,
+                    for group in due:
+                        for block in group.blocks:
+                            readings.extend(
+                                await asyncio.wait_for(
+                                    read_block(client, self.config.unit_id, block, ts_ms, self._where),
+                                    timeout=self.config.response_timeout_s,
+                                )
                             )
-                        )
                 except asyncio.CancelledError:
                     self.bus.reset()  # the runner's timeout hit mid-request
+                    raise
+                except (TimeoutError, ModbusIOException):
+                    # The reply may still come: the next request waits for it (or the window).
+                    self.bus.note_timeout(self.config.unit_id, self.config.late_reply_window_s)
                     raise
         except (TimeoutError, ModbusIOException) as exc:
             detail = f"no answer within {self.config.response_timeout_s:g}s" if not str(exc) else str(exc)
@@ -100,6 +116,8 @@ class ModbusRtuDriver:
         except (ConnectionException, ModbusException, OSError) as exc:
             self.bus.reset()
             raise DeviceError(f"{self._where}: {exc}") from exc
+        self.bus.note_answer(self.config.unit_id)
+        self.schedule.mark(due, started)
         readings.sort(key=lambda r: self._order[r.point])
         return readings
 

@@ -28,7 +28,8 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 
 from edge_agent.drivers.base import DeviceConfig, ProfileLibrary
 from edge_agent.drivers.modbus_common.block_read import read_block
-from edge_agent.drivers.modbus_common.read_plan import ReadBlock, plan_reads
+from edge_agent.drivers.modbus_common.poll_schedule import PollSchedule
+from edge_agent.drivers.modbus_common.read_plan import MAX_REGISTERS_PER_READ, ReadBlock
 from edge_agent.drivers.modbus_tcp.config import ModbusTcpConfig
 from edge_agent.drivers.registry import register
 from parkwatch.errors import DeviceError, DeviceTimeout
@@ -47,7 +48,13 @@ class ModbusTcpDriver:
             raise TypeError(f"ModbusTcpDriver needs a ModbusTcpConfig, got {type(config).__name__}")
         self.config = config
         self.profile = profiles[config.profile]
-        self.plan: list[ReadBlock] = plan_reads(self.profile.points, config.max_registers_per_read)
+        max_registers = min(
+            config.max_registers_per_read, self.profile.max_registers_per_read or MAX_REGISTERS_PER_READ
+        )
+        #: Blocks grouped by point poll interval; a poll reads the groups that are due.
+        self.schedule = PollSchedule(self.profile.points, config.poll_interval_s, max_registers)
+        #: Every block, all groups (what the first poll reads).
+        self.plan: list[ReadBlock] = self.schedule.blocks
         self._order = {p.name: i for i, p in enumerate(self.profile.points)}
         self._client: AsyncModbusTcpClient | None = None
 
@@ -62,11 +69,14 @@ class ModbusTcpDriver:
 
     async def read(self) -> list[Reading]:
         ts_ms = time.time_ns() // 1_000_000
+        started = time.monotonic()
+        due = self.schedule.due(started)
         try:
             client = await self._connect()
             readings: list[Reading] = []
-            for block in self.plan:
-                readings.extend(await read_block(client, self.config.unit_id, block, ts_ms, self._where))
+            for group in due:
+                for block in group.blocks:
+                    readings.extend(await read_block(client, self.config.unit_id, block, ts_ms, self._where))
         except ModbusIOException as exc:
             await self.close()
             raise DeviceTimeout(f"{self._where}: no answer: {exc}") from exc
@@ -77,6 +87,7 @@ class ModbusTcpDriver:
             # The runner's timeout: a late answer must not be matched to the next request.
             await self.close()
             raise
+        self.schedule.mark(due, started)
         readings.sort(key=lambda r: self._order[r.point])
         return readings
 

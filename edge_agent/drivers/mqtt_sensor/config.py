@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from edge_agent.drivers.base import DeviceConfig
 from edge_agent.drivers.mqtt_sensor.json_path import parse_path
+from parkwatch.durations import Duration
 from parkwatch.wire.topics import ID_PATTERN
 
 __all__ = ["JsonPoint", "MqttSensorConfig"]
@@ -54,6 +55,9 @@ class MqttSensorConfig(DeviceConfig):
     #: How ``timestamp_path`` is written: epoch milliseconds, epoch seconds, or ISO 8601 with a zone.
     timestamp_format: Literal["epoch_ms", "epoch_s", "iso8601"] = "epoch_ms"
     points: list[JsonPoint] = Field(min_length=1)
+    #: A point that received nothing for this long is reported ``stale`` (``comm_loss`` when the
+    #: whole device is silent), again every ``stale_after`` while silent; default: never.
+    stale_after_s: Duration | None = Field(default=None, alias="stale_after", gt=0)
 
     @field_validator("topics")
     @classmethod

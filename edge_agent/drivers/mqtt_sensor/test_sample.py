@@ -1,4 +1,4 @@
-"""The sample config loads; the agent's polled-only factory refuses it clearly; the README shows it."""
+"""The sample config loads; a polled-only factory refuses it clearly; the README shows it."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge_agent.drivers.base import DeviceConfig
+from parkwatch.durations import Duration
 from parkwatch.wire.topics import ID_PATTERN
 
 __all__ = ["AsciiPoint", "SerialAsciiConfig"]
@@ -53,6 +54,10 @@ class SerialAsciiConfig(DeviceConfig):
     points: list[AsciiPoint] = Field(min_length=1)
     #: A line longer than this is dropped as garbage (a sensor babbling without line ends).
     max_line_length: int = Field(default=256, ge=8, le=65536)
+    #: ``mode: stream`` only: a point that received nothing for this long is reported ``stale``
+    #: (``comm_loss`` when the whole device is silent), again every ``stale_after`` while silent;
+    #: default: never. A polled sensor that does not answer is ``comm_loss`` at every failed poll.
+    stale_after_s: Duration | None = Field(default=None, alias="stale_after", gt=0)
 
     @field_validator("pattern")
     @classmethod
@@ -69,6 +74,8 @@ class SerialAsciiConfig(DeviceConfig):
     def _consistent(self) -> SerialAsciiConfig:
         if (self.mode == "poll") != (self.poll_command is not None):
             raise ValueError("poll_command is required for mode poll and not allowed for mode stream")
+        if self.mode == "poll" and self.stale_after_s is not None:
+            raise ValueError("stale_after is for mode stream (a polled sensor is comm_loss when silent)")
         groups = set(re.compile(self.pattern).groupindex)
         names: set[str] = set()
         for point in self.points:

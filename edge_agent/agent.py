@@ -190,6 +190,7 @@ class EdgeAgent:
             task.add_done_callback(lambda t: stop.set() if not t.cancelled() and t.exception() else None)
         loop = asyncio.get_running_loop()
         deadline = None if duration_s is None else loop.time() + duration_s
+        status_due = loop.time() + uplink_cfg.status_interval_s
         try:
             while not stop.is_set():
                 timeout = uplink_cfg.frame_interval_s
@@ -203,6 +204,9 @@ class EdgeAgent:
                     pass
                 self._release(time.time_ns() // 1_000_000)
                 self._store(self.builder.flush())
+                if loop.time() >= status_due:
+                    self.uplink.refresh_status()
+                    status_due = loop.time() + uplink_cfg.status_interval_s
         finally:
             polling.set()
             grace = max((r.config.timeout_s * (r.config.retries + 1) for r in self.runners), default=0.0)

@@ -82,6 +82,9 @@ class UplinkConfig(BaseModel):
     keepalive_s: Duration = Field(default=30.0, alias="keepalive")
     #: Reconnect backoff: 1 s after the first failure, doubling up to this cap.
     reconnect_max_s: Duration = Field(default=30.0, alias="reconnect_max")
+    #: The retained ``online`` status is refreshed this often with current counters (outbox
+    #: depth, acks), which the bridge turns into the gateway's health on the pipeline board.
+    status_interval_s: Duration = Field(default=10.0, alias="status_interval")
     #: Username/password and TLS (:mod:`edge_agent.uplink_auth`); none by default.
     auth: UplinkAuth | None = None
 

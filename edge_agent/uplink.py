@@ -323,6 +323,11 @@ class Uplink:
     def _set_will(self) -> None:
         self._client.will_set(self.status_topic, self.status_payload("offline"), qos=1, retain=True)
 
+    def refresh_status(self) -> None:
+        """Publish the retained ``online`` status again with the current counters (if connected)."""
+        if self.connected:
+            self._publish_status("online")
+
     def _publish_status(self, state: Literal["online", "offline"]) -> int | None:
         info = self._client.publish(self.status_topic, self.status_payload(state), qos=1, retain=True)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:

@@ -64,9 +64,13 @@ def test_spike_becomes_an_alert_and_every_reading_is_stored(stack: Settings, tmp
     assert truth[0]["start_ms"] <= alert["started_ms"] <= truth[0]["end_ms"] + 2000
     assert sent > 0
     assert stored == sent
-    # Both stream components reported their health for the pipeline dashboard.
+    # The stream components reported their health for the pipeline dashboard, and the bridge
+    # turned the gateways' periodic status into theirs (outbox depth, delivered readings).
     query = f"SELECT last(readings_in) FROM pipeline WHERE time >= {since_ms}ms GROUP BY component"
     health = influxql(stack, query)
     reported = {s["tags"]["component"]: s["values"][0][1] for s in health}
-    assert set(reported) == {"bridge", "processor"}
+    assert set(reported) == {"bridge", "processor", "edge"}
     assert all(n > 0 for n in reported.values())
+    edge = f"SELECT last(outbox_depth) FROM pipeline WHERE component = 'edge' AND time >= {since_ms}ms"
+    depth = influxql(stack, edge)
+    assert depth and depth[0]["values"][0][1] >= 0

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal, get_args
 
 from parkwatch.errors import FrameError
@@ -161,12 +161,13 @@ class GatewayEvent:
 
 @dataclass(frozen=True, slots=True)
 class GatewayStatus:
-    """A decoded status message (counters are not kept)."""
+    """A decoded status message; ``counters`` keeps its integer counters (outbox depth, acks, …)."""
 
     site: str
     gateway: str
     state: Literal["online", "offline"]
     ts_ms: int
+    counters: dict[str, int] = field(default_factory=dict, compare=False)
 
 
 def decode_status(payload: bytes | bytearray) -> GatewayStatus:
@@ -190,4 +191,6 @@ def decode_status(payload: bytes | bytearray) -> GatewayStatus:
         raise FrameError("schema", "status.state must be 'online' or 'offline'")
     if type(doc.get("ts_ms")) is not int or doc["ts_ms"] < 0:
         raise FrameError("schema", "status.ts_ms must be epoch milliseconds")
-    return GatewayStatus(doc["site"], doc["gateway"], doc["state"], doc["ts_ms"])
+    raw = doc.get("counters")
+    counters = {k: v for k, v in raw.items() if type(v) is int} if isinstance(raw, dict) else {}
+    return GatewayStatus(doc["site"], doc["gateway"], doc["state"], doc["ts_ms"], counters)

@@ -68,6 +68,8 @@ class Bridge:
         self._deadline: float | None = None
         #: Dead-letter reasons already logged at WARNING this stats interval (a flood logs once).
         self._warned: set[str] = set()
+        #: Where health goes (the ``pipeline`` measurement), once :meth:`run` started it.
+        self._health: InfluxSink | None = None
         self.tracker = SeqTracker(
             gap_timeout_s=config.gap_timeout_s, reorder_grace_s=config.reorder_grace_s,
             dedupe_window=config.dedupe_window, max_holes=config.max_holes,
@@ -131,6 +133,7 @@ class Bridge:
         source = self._source = MqttSource(self.settings, self.config, inbox)
         source.start()
         health = InfluxSink(self.settings, SinkConfig()) if self.config.health_report == "influxdb" else None
+        self._health = health
         if health is not None:
             await health.start()
         stats = asyncio.create_task(self._log_stats(health))
@@ -188,6 +191,7 @@ class Bridge:
         after: list[OutgoingRecord] = []  # events and state: only once ``records`` are in Kafka
         touched: set[str] = set()
         repeats: dict[tuple[str, str], list[int]] = defaultdict(list)
+        edge_health: list[str] = []
         now_s = time.monotonic()
         for msg in batch:
             counters.frames_in += 1
@@ -205,6 +209,7 @@ class Bridge:
                 log.log(level, "dead letter from %s: %s %s", msg.topic, routed.reason, routed.detail[:200])
             elif routed.status is not None:
                 after.extend(self._status_changed(routed.status))
+                edge_health.extend(_edge_health_line(routed.status))
             elif routed.seq_key is not None and routed.seq is not None:
                 if not self._check_seq(routed, now_s, touched, repeats, after):
                     continue
@@ -213,6 +218,8 @@ class Bridge:
             after.append(_event_record(self._seq_event(kind, key, min(seqs), max(seqs), len(seqs))))
         if self.config.seq_state == "kafka":
             after.extend(self._store.seq_record(key) for key in sorted(touched))
+        if edge_health and self._health is not None:
+            await self._health.write(edge_health)
         return await self._deliver(producer, records) and await self._deliver(producer, after)
 
     def _check_seq(
@@ -350,6 +357,21 @@ class Bridge:
         log.error("Kafka refuses record for %s key %r (%d bytes): %r", rec.topic, rec.key,
                   len(rec.value), exc)
 
+
+
+def _edge_health_line(status: GatewayStatus) -> list[str]:
+    """A gateway's own health from its status counters, as a ``pipeline`` point (component ``edge``).
+
+    Gateways never talk to InfluxDB (data stays on site unless it must leave);
+    the bridge writes what their periodic status says, so the pipeline board
+    shows outbox depth and delivered readings per gateway.
+    """
+    c = status.counters
+    if "outbox_records" not in c:
+        return []
+    counters = {"outbox_depth": c["outbox_records"], "readings_in": c.get("readings_acked", 0),
+                "frames_dropped": c.get("outbox_frames_dropped", 0)}
+    return [pipeline_line("edge", status.gateway, counters, status.ts_ms)]
 
 
 def _event_record(event: GatewayEvent) -> OutgoingRecord:

@@ -117,6 +117,7 @@ def register_agents(
             "records_failed": stats.records_failed,
             "alerts_opened": stats.alerts_opened,
             "sink_lines_pending": sink.pending_lines,
+            "lag": _readings_lag(app, topics.readings.get_topic_name()),
         }
         await sink.write([pipeline_line("processor", instance, counters, int(time.time() * 1000))])
 
@@ -160,3 +161,21 @@ def _acker(event: EventT, stored: Callable[[], None],
             delivered.add_done_callback(finish)
 
     return on_written
+
+
+def _readings_lag(app: faust.App, topic: str) -> int:
+    """Records on this worker's ``readings`` partitions past its committed offsets.
+
+    Faust keeps the committed offsets without a public getter; a partition
+    with nothing committed or fetched yet counts as no lag until it has both.
+    """
+    consumer = app.consumer
+    lag = 0
+    for tp in consumer.assignment():
+        if tp.topic != topic:
+            continue
+        committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]  # see docstring
+        high = consumer.highwater(tp)
+        if committed is not None and high is not None:
+            lag += max(0, high - committed)
+    return lag

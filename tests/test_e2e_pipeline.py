@@ -74,3 +74,6 @@ def test_spike_becomes_an_alert_and_every_reading_is_stored(stack: Settings, tmp
     edge = f"SELECT last(outbox_depth) FROM pipeline WHERE component = 'edge' AND time >= {since_ms}ms"
     depth = influxql(stack, edge)
     assert depth and depth[0]["values"][0][1] >= 0
+    worker = f"SELECT last(lag) FROM pipeline WHERE component = 'processor' AND time >= {since_ms}ms"
+    lag = influxql(stack, worker)
+    assert lag and lag[0]["values"][0][1] >= 0

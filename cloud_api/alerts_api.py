@@ -3,8 +3,11 @@
 Every role may read; an inspector sees only the assigned sites (another site's
 alert is a 404, as if it did not exist). Alerts on sensitive points are masked
 for roles without clearance; a cleared caller's read of them is audited.
-Handlers are plain functions (FastAPI runs them in its thread pool) because
-the store's calls block.
+The store's calls block, so they run in worker threads: the detail handler is
+a plain function (FastAPI runs it in its thread pool); the list, called far
+more often, sends its store work to the short reads' threads
+(:func:`~cloud_api.dependencies.run_read`) in one hop and validates the page
+on the event loop.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 
 from cloud_api.accounts import Principal
-from cloud_api.dependencies import CurrentPrincipal, Services, get_services, now_ms
+from cloud_api.dependencies import CurrentPrincipal, Services, get_services, now_ms, run_read
 from cloud_api.masking import is_sensitive, mask_event, mask_history, must_mask
 from cloud_api.problems import problem_responses
 from cloud_api.schemas import Alert, AlertActionItem, AlertHistoryItem, AlertList, AlertWorkflowDetail
@@ -73,7 +76,7 @@ def _invalid(name: str, message: str, value: object) -> RequestValidationError:
         "`total` counts all matches; follow `next_cursor` for the next page."
     ),
 )
-def list_alerts(
+async def list_alerts(
     services: Annotated[Services, Depends(get_services)],
     principal: CurrentPrincipal,
     site: Annotated[str | None, Query(pattern=ID_PATTERN.pattern, description="Site id.")] = None,
@@ -97,19 +100,23 @@ def list_alerts(
         after = decode_cursor(cursor) if cursor is not None else None
     except ValueError as exc:
         raise _invalid("cursor", str(exc), cursor) from exc
-    page = services.store.query(
-        AlertQuery(
-            site=site,
-            sites=tuple(sorted(principal.sites)) if principal.sites is not None else None,
-            device=device,
-            states=tuple(state or ()),
-            severities=tuple(severity or ()),
-            since_ms=since_ms,
-            until_ms=until_ms,
-            limit=limit,
-            after=after,
-        )
+    query = AlertQuery(
+        site=site,
+        sites=tuple(sorted(principal.sites)) if principal.sites is not None else None,
+        device=device,
+        states=tuple(state or ()),
+        severities=tuple(severity or ()),
+        since_ms=since_ms,
+        until_ms=until_ms,
+        limit=limit,
+        after=after,
     )
+    return await run_read(services, _alert_page, services, principal, query)
+
+
+def _alert_page(services: Services, principal: Principal, query: AlertQuery) -> AlertList:
+    """The page as ``principal`` may see it (masked, or audited when sensitive); blocks."""
+    page = services.store.query(query)
     items = []
     sensitive_read = []
     for event in page.items:

@@ -22,6 +22,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 
 from cloud_api import admin_api, alert_workflow_api, alerts_api, console_api, health, registry_api, stream_api
@@ -29,7 +30,7 @@ from cloud_api.accounts import AccountStore
 from cloud_api.alerts_consumer import AlertsConsumer
 from cloud_api.audit import AuditLog
 from cloud_api.config import ApiSettings
-from cloud_api.dependencies import Services
+from cloud_api.dependencies import Services, read_threads
 from cloud_api.limits import LimitsMiddleware, TokenBucketLimiter
 from cloud_api.problems import install_problem_handlers
 from cloud_api.publisher import AlertPublisher, KafkaAlertPublisher
@@ -59,11 +60,13 @@ def create_app(
         registry=Registry(
             settings, api_settings.firmware_configs, load_classification(api_settings.classification)
         ),
+        read_limiter=CapacityLimiter(read_threads(store.db.dialect)),
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
+        await services.registry.start()
         consumer = AlertsConsumer(store, settings.kafka_bootstrap, group_id=api_settings.consumer_group)
         services.consumer = consumer
         await consumer.start()
@@ -81,6 +84,7 @@ def create_app(
                 await unshelver
             await consumer.stop()
             await services.publisher.close()
+            await services.registry.aclose()
             store.close()
             log.info("cloud API stopped")
 

@@ -104,6 +104,9 @@ alerts = Table(
     Index("alerts_by_start", "started_ms", "id"),
     Index("alerts_by_site", "site", "started_ms", "id"),
     Index("alerts_by_device", "device", "started_ms", "id"),
+    # Filters by state or severity: the list's ``total`` counts from the index alone.
+    Index("alerts_by_state", "state", "started_ms", "id"),
+    Index("alerts_by_severity", "severity", "started_ms", "id"),
 )
 
 #: Every distinct state change; ``(alert_id, updated_ms, state)`` identifies one.
@@ -284,13 +287,17 @@ class Database:
         return make_url(self.url).get_backend_name()
 
     def open(self) -> None:
-        """Connect and create missing tables (existing ones are kept as they are)."""
+        """Connect and create missing tables and indexes (existing ones are kept as they are)."""
         if self._engine is not None:
             raise StoreError(f"{self!r} is already open")
         try:
             self._engine = self._create_engine()
             with self.write() as conn:
                 metadata.create_all(conn)
+                # create_all skips existing tables, indexes and all: add indexes new since then.
+                for table in metadata.sorted_tables:
+                    for index in table.indexes:
+                        index.create(conn, checkfirst=True)
         except (SQLAlchemyError, OSError) as exc:
             self.close()
             raise StoreError(f"cannot open {self!r}: {exc}") from exc

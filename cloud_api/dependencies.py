@@ -9,10 +9,12 @@ roles into a dependency that answers 403 for the others.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -37,7 +39,11 @@ __all__ = [
     "get_principal",
     "require",
     "CurrentPrincipal",
+    "read_threads",
+    "run_read",
 ]
+
+_T = TypeVar("_T")
 
 #: Who calls when ``PARKWATCH_API_AUTH=off``: a read-only viewer of every site.
 ANONYMOUS = Principal("anonymous", "viewer", None)
@@ -57,19 +63,53 @@ class Services:
     publisher: AlertPublisher
     registry: Registry
     consumer: AlertsConsumer | None = None
+    #: Threads for the short, frequent store reads (:func:`run_read`); see :func:`read_threads`.
+    read_limiter: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
 
 
-def get_services(request: Request) -> Services:
+def read_threads(dialect: str) -> int:
+    """How many short store reads may run at once.
+
+    A SQLite read is CPU in this process: more threads than one only take turns
+    on the GIL, and that contention costs more CPU than the reads themselves
+    (with ten list requests in flight, one thread answered twice as many per
+    second as ten). A PostgreSQL read mostly waits on the server, so several
+    may overlap (the engine's pool holds five connections).
+
+    >>> read_threads("sqlite"), read_threads("postgresql")
+    (1, 4)
+    """
+    return 1 if dialect == "sqlite" else 4
+
+
+async def run_read(services: Services, func: Callable[..., _T], *args: object) -> _T:
+    """``func(*args)`` in a worker thread limited by ``services.read_limiter``.
+
+    For short, blocking reads done on every request (token check, alert list); anything
+    that may wait long (Kafka, InfluxDB) belongs in FastAPI's own thread pool instead.
+    """
+    return await anyio.to_thread.run_sync(func, *args, limiter=services.read_limiter)
+
+
+def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_store(request: Request) -> SqlAlertStore:
-    return get_services(request).store
+# The dependencies that only look something up are coroutines: FastAPI runs a plain function
+# dependency in its thread pool, a hop that costs more than the lookup under load.
 
 
-def get_consumer(request: Request) -> AlertsConsumer:
-    consumer = get_services(request).consumer
+async def get_services(request: Request) -> Services:
+    return _services(request)
+
+
+async def get_store(request: Request) -> SqlAlertStore:
+    return _services(request).store
+
+
+async def get_consumer(request: Request) -> AlertsConsumer:
+    consumer = _services(request).consumer
     assert consumer is not None, "the lifespan starts the consumer before serving"
     return consumer
 
@@ -77,12 +117,12 @@ def get_consumer(request: Request) -> AlertsConsumer:
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer pw_<id>_<secret>`")
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller; 401 without a valid token (unless authentication is off)."""
-    services = get_services(request)
+    services = _services(request)
     if services.api_settings.auth == "off":
         return ANONYMOUS
     challenge = {"WWW-Authenticate": "Bearer"}
@@ -90,7 +130,7 @@ def get_principal(
         raise HTTPException(401, "this endpoint needs `Authorization: Bearer <token>`", headers=challenge)
     if len(credentials.credentials) > 200:
         raise HTTPException(401, "the token is not valid", headers=challenge)
-    principal = services.accounts.authenticate(credentials.credentials, now_ms())
+    principal = await run_read(services, services.accounts.authenticate, credentials.credentials, now_ms())
     if principal is None:
         raise HTTPException(401, "the token is unknown, revoked or expired", headers=challenge)
     return principal
@@ -99,10 +139,10 @@ def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require(*roles: Role) -> Callable[[Principal], Principal]:
+def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency giving the principal if its role is one of ``roles``, else 403."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in roles:
             raise HTTPException(403, f"role {principal.role!r} may not do this; allowed: {', '.join(roles)}")
         return principal

@@ -7,7 +7,12 @@ description) and the series gateways have actually reported to InfluxDB
 
 Data is read with InfluxQL: the newest row of every series for latest values,
 and ``GROUP BY time(...)`` for history, with the interval chosen so a range
-gives at most :data:`MAX_HISTORY_POINTS` buckets.
+gives at most :data:`MAX_HISTORY_POINTS` buckets. The registry keeps one
+HTTP client for the blocking reads (``points``, ``latest``; called from the
+thread pool) and one asynchronous client for :meth:`Registry.history`, which
+the busiest endpoint awaits on the event loop. Building an ``httpx`` client
+costs tens of milliseconds of CPU (its TLS context), so neither is made per
+query, and kept-alive connections spare InfluxDB a TCP handshake each time.
 
 Classification (public / internal / sensitive) comes from a YAML file of
 fnmatch rules (``cloud_api/classification.yaml``); first match wins.
@@ -21,6 +26,7 @@ fnmatch rules (``cloud_api/classification.yaml``); first match wins.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import math
 from dataclasses import dataclass
@@ -32,7 +38,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from parkwatch.errors import ConfigError, ParkwatchError
-from parkwatch.influxql import InfluxQLError, influxql
 from parkwatch.settings import Settings
 
 __all__ = [
@@ -51,6 +56,9 @@ __all__ = [
 Level = Literal["public", "internal", "sensitive"]
 MAX_HISTORY_POINTS: Final = 500
 #: Bucket widths history may use: readable on a chart axis, ≥ 1 s (the fastest sampling).
+_TIMEOUT_S: Final = 30.0
+#: Points whose classification is remembered (dropped all at once beyond this, so memory is bounded).
+_CLASSIFIED_MAX: Final = 100_000
 _NICE_INTERVALS_MS: Final = [
     s * 1000 for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
 ] + [86_400_000 * d for d in (1, 2, 7, 14, 30)]
@@ -134,15 +142,46 @@ def _quote(value: str) -> str:
 
 
 class Registry:
-    """Configured points (loaded at construction, no network) and InfluxDB reads (blocking)."""
+    """Configured points (loaded at construction, no network) and InfluxDB reads.
+
+    :meth:`points` and :meth:`latest` block (call them from a thread);
+    :meth:`history` is a coroutine. The app's lifespan calls :meth:`start` on
+    its event loop before serving and :meth:`aclose` after; without
+    :meth:`start`, :meth:`history` still works with a client per call.
+    """
 
     def __init__(self, settings: Settings, firmware_configs: Path, classification: Classification) -> None:
         self.settings = settings
         self.classification = classification
         self._configured = _load_points(firmware_configs, classification)
+        self._headers = {"Authorization": f"Token {settings.influx_token}"} if settings.influx_token else {}
+        self._http = httpx.Client(timeout=_TIMEOUT_S, headers=self._headers)
+        self._async_http: httpx.AsyncClient | None = None
+        self._classified: dict[tuple[str, str, str, str], Level] = {}
+
+    async def start(self) -> None:
+        """Create the asynchronous client on the running loop (its connections belong to it)."""
+        if self._async_http is None:
+            self._async_http = httpx.AsyncClient(timeout=_TIMEOUT_S, headers=self._headers)
+
+    async def aclose(self) -> None:
+        """Close both clients; idempotent."""
+        client, self._async_http = self._async_http, None
+        if client is not None:
+            await client.aclose()
+        await asyncio.to_thread(self._http.close)
 
     def classify(self, site: str, gateway: str, device: str, point: str) -> Level:
-        return self.classification.classify(site, gateway, device, point)
+        """The point's classification, remembered: the rules are fixed for the registry's life
+        and a page of 100 alerts would otherwise run every fnmatch rule 100 times."""
+        key = (site, gateway, device, point)
+        level = self._classified.get(key)
+        if level is None:
+            level = self.classification.classify(site, gateway, device, point)
+            if len(self._classified) >= _CLASSIFIED_MAX:
+                self._classified.clear()
+            self._classified[key] = level
+        return level
 
     def points(self, sites: frozenset[str] | None = None) -> list[PointInfo]:
         """Configured points plus reported series, sorted; ``sites`` restricts (``None``: all)."""
@@ -184,33 +223,65 @@ class Registry:
                 )
         return latest
 
-    def history(
+    async def history(
         self, key: tuple[str, str, str, str], from_ms: int, to_ms: int
     ) -> tuple[int, list[tuple[int, float | None, float | None, float | None, int]]]:
-        """``(interval_ms, [(t_ms, mean, min, max, count), ...])`` for ``[from_ms, to_ms)``."""
+        """``(interval_ms, [(t_ms, mean, min, max, count), ...])`` for ``[from_ms, to_ms)``.
+
+        One statement on one series (every tag pinned), bounded in time, one
+        field, empty buckets left out (``fill(none)``).
+        """
         interval = history_interval_ms(from_ms, to_ms)
         site, gateway, device, point = key
-        series = self._query(
+        query = (
             'SELECT MEAN("value"), MIN("value"), MAX("value"), COUNT("value") FROM "reading" '
             f"WHERE site = {_quote(site)} AND gateway = {_quote(gateway)} AND device = {_quote(device)} "
             f"AND point = {_quote(point)} AND time >= {from_ms}ms AND time < {to_ms}ms "
             f"GROUP BY time({interval}ms) fill(none)"
         )
+        try:
+            if self._async_http is not None:
+                resp = await self._async_http.get(self._url, params=self._params(query))
+            else:
+                async with httpx.AsyncClient(timeout=_TIMEOUT_S, headers=self._headers) as client:
+                    resp = await client.get(self._url, params=self._params(query))
+            series = self._series(resp, query)
+        except httpx.HTTPError as exc:
+            raise self._unavailable(exc) from exc
         rows: list[tuple[int, float | None, float | None, float | None, int]] = []
         for s in series:
             for t, mean, low, high, count in s.get("values", []):
                 rows.append((int(t), mean, low, high, int(count or 0)))
         return interval, rows
 
+    @property
+    def _url(self) -> str:
+        return f"{self.settings.influx_url}/query"
+
+    def _params(self, query: str) -> dict[str, str]:
+        return {"q": query, "db": self.settings.influx_db, "epoch": "ms"}
+
     def _query(self, query: str) -> list[dict[str, Any]]:
+        """One InfluxQL statement, blocking; its series (as :func:`parkwatch.influxql.influxql`)."""
         try:
-            return influxql(self.settings, query)
-        except InfluxQLError as exc:
-            if "database not found" in str(exc):
-                return []
-            raise TimeSeriesError(f"InfluxDB refused a query: {exc}") from exc
+            return self._series(self._http.get(self._url, params=self._params(query)), query)
         except httpx.HTTPError as exc:
-            raise TimeSeriesError(f"InfluxDB at {self.settings.influx_url} is unavailable: {exc}") from exc
+            raise self._unavailable(exc) from exc
+
+    @staticmethod
+    def _series(resp: httpx.Response, query: str) -> list[dict[str, Any]]:
+        """The series of an answer; ``[]`` while the database does not exist yet."""
+        resp.raise_for_status()
+        result = resp.json()["results"][0]
+        if "error" in result:
+            if "database not found" in str(result["error"]):
+                return []
+            raise TimeSeriesError(f"InfluxDB refused a query: {result['error']} (query: {query})")
+        series: list[dict[str, Any]] = result.get("series", [])
+        return series
+
+    def _unavailable(self, exc: httpx.HTTPError) -> TimeSeriesError:
+        return TimeSeriesError(f"InfluxDB at {self.settings.influx_url} is unavailable: {exc}")
 
 
 def _read_yaml(path: Path) -> Any:

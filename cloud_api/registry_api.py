@@ -2,12 +2,15 @@
 
 Every role may read; inspectors see only their sites (another site's point is
 404). Sensitive values are masked (null, ``masked: true``) for roles without
-clearance; a cleared caller's read of them is audited. Handlers are plain
-functions: InfluxDB is queried with blocking HTTP from the thread pool.
+clearance; a cleared caller's read of them is audited. The lists are plain
+functions (their InfluxDB reads block, so FastAPI runs them in its thread
+pool); the history, the one a wall of charts calls most, awaits InfluxDB on
+the event loop and sends only its blocking audit write to a thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
@@ -125,7 +128,7 @@ def list_points(
     summary="A point's values over a range, downsampled to at most 500 buckets",
     responses=problem_responses(404),
 )
-def point_history(
+async def point_history(
     services: _Services,
     principal: CurrentPrincipal,
     site: _IdPath,
@@ -143,9 +146,10 @@ def point_history(
         raise HTTPException(404, f"no point {site}/{gateway}/{device}/{point}")
     classification = services.registry.classify(site, gateway, device, point)
     masked = must_mask(principal, classification == "sensitive")
-    interval, rows = services.registry.history((site, gateway, device, point), from_ms, to_ms)
+    interval, rows = await services.registry.history((site, gateway, device, point), from_ms, to_ms)
     if classification == "sensitive" and not masked:
-        services.audit.record(
+        await asyncio.to_thread(
+            services.audit.record,
             now_ms(),
             principal.name,
             principal.role,

@@ -155,21 +155,8 @@ async def _measure(
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=args.concurrency)
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30, limits=limits) as client:
-        variants = ["/api/v1/alerts?limit=100", "/api/v1/alerts?site=north&limit=100",
-                    "/api/v1/alerts?state=open&state=acknowledged&limit=100"]  # fmt: skip
-        await _latencies(client, variants * 5, args.concurrency)  # warm-up
-        listing = await _latencies(client, [variants[i % 3] for i in range(args.requests)], args.concurrency)
-        now = int(time.time() * 1000)
-        history_paths = [
-            f"/api/v1/points/{s}/{g}/{d}/{p}/history?from_ms={now - 3_600_000}&to_ms={now}"
-            for s, g, d, p in HISTORY_POINTS
-        ]
-        await _latencies(client, history_paths * 5, args.concurrency)
-        history = await _latencies(
-            client, [history_paths[i % len(history_paths)] for i in range(args.requests)], args.concurrency
-        )
-
-        # The stream: connect every client, then make changes and time each client's receipt.
+        # The stream clients connect first, so list and history are measured with all of them
+        # connected (the goal's setting); then changes are made and each client's receipt timed.
         ws_url = base.replace("http://", "ws://") + f"/api/v1/stream?token={token}"
         clients = []
         for _ in range(args.ws_clients):
@@ -195,6 +182,20 @@ async def _measure(
                     received += 1
 
         listeners = [asyncio.create_task(listen(ws)) for ws in clients]
+
+        variants = ["/api/v1/alerts?limit=100", "/api/v1/alerts?site=north&limit=100",
+                    "/api/v1/alerts?state=open&state=acknowledged&limit=100"]  # fmt: skip
+        await _latencies(client, variants * 5, args.concurrency)  # warm-up
+        listing = await _latencies(client, [variants[i % 3] for i in range(args.requests)], args.concurrency)
+        now = int(time.time() * 1000)
+        history_paths = [
+            f"/api/v1/points/{s}/{g}/{d}/{p}/history?from_ms={now - 3_600_000}&to_ms={now}"
+            for s, g, d, p in HISTORY_POINTS
+        ]
+        await _latencies(client, history_paths * 5, args.concurrency)
+        history = await _latencies(
+            client, [history_paths[i % len(history_paths)] for i in range(args.requests)], args.concurrency
+        )
 
         async def settle(timeout_s: float = 10.0) -> None:
             deadline = time.monotonic() + timeout_s

@@ -92,9 +92,19 @@ class _SeekToStorePositions(ConsumerRebalanceListener):
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         """Nothing to save: positions are stored with every batch."""
 
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        for tp in assigned:
-            self._consumer.seek(tp, self._positions.get(tp.partition, 0))
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        tps = list(assigned)
+        ends = await self._consumer.end_offsets(tps) if tps else {}
+        for tp in tps:
+            position = self._positions.get(tp.partition, 0)
+            end = ends.get(tp, position)
+            if position > end:
+                # Offsets never go back on one topic: it was deleted and made again (or a
+                # memory-only broker restarted). Everything on it now is new to the store.
+                log.warning("%s[%d] ends at offset %d, before the stored position %d: the topic "
+                            "was recreated; reading it from the start", tp.topic, tp.partition, end, position)
+                position = self._positions[tp.partition] = 0
+            self._consumer.seek(tp, position)
         self._on_assigned()
 
 

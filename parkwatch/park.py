@@ -119,6 +119,8 @@ class LocalPark:
         env["PARKWATCH_STATE_DIR"] = str(self.settings.state_dir.resolve())
         # A local park has no users yet: the API serves read-only, sensitive values masked.
         env.setdefault("PARKWATCH_API_AUTH", "off")
+        # The API's store belongs to this run, like the memory-only broker's topics it follows.
+        env.setdefault("PARKWATCH_API_DB_URL", f"sqlite:///{(self.workdir / 'api.sqlite').resolve()}")
         return env
 
     def start(self, timeout_s: float = 60.0) -> None:

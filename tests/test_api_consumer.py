@@ -130,3 +130,23 @@ async def test_retries_until_kafka_answers(stack: Settings) -> None:
             assert store.get("retried-1") is not None
         finally:
             server.close()
+
+
+async def test_a_recreated_topic_is_read_from_the_start(stack: Settings) -> None:
+    # The store remembers offset 50 of a topic that now ends at 1 (a memory-only broker
+    # restarted, or the topic was deleted and made again): the new event must not be skipped.
+    topic = f"alerts-{uuid.uuid4().hex[:8]}"
+    await _create_topic_and_send(stack, topic, _event("recreated-1"))
+    store = SqlAlertStore(Database("sqlite:///:memory:"))
+    store.open()
+    store.apply([], {(topic, 0): 50})
+    assert store.positions(topic) == {0: 50}
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    consumer = AlertsConsumer(store, stack.kafka_bootstrap, topic=topic, group_id=group, retry_initial_s=0.2)
+    await consumer.start()
+    try:
+        await _eventually(lambda: consumer.stats.events_consumed == 1, 40, "event consumed")
+        assert store.get("recreated-1") is not None
+    finally:
+        await consumer.stop()
+        store.close()

@@ -11,18 +11,9 @@ import click
 
 from edge_agent.agent import AgentResult, EdgeAgent
 from edge_agent.config import load_gateway
-from parkwatch.durations import parse_duration
+from parkwatch.durations import click_duration
 
 __all__ = ["edge"]
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value, bare_seconds=True)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 @click.group()
@@ -39,7 +30,7 @@ def edge() -> None:
     help="Gateway config (YAML).",
 )
 @click.option(
-    "--duration", "duration_s", callback=_duration, help="Stop after this long (seconds, or 30s, 5m)."
+    "--duration", "duration_s", callback=click_duration, help="Stop after this long (seconds, or 30s, 5m)."
 )
 @click.option(
     "--log-level",

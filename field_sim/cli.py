@@ -12,19 +12,10 @@ import click
 from edge_agent.config import load_gateway
 from field_sim.anomalies import Anomaly, parse_inject
 from field_sim.simulator import FieldSimulator
-from parkwatch.durations import parse_duration
+from parkwatch.durations import click_duration
 from parkwatch.errors import ConfigError
 
 __all__ = ["simulate"]
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value, bare_seconds=True)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _injections(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[Anomaly]:
@@ -49,7 +40,7 @@ def _injections(ctx: click.Context, param: click.Parameter, value: tuple[str, ..
     "tick_s",
     default="1s",
     show_default=True,
-    callback=_duration,
+    callback=click_duration,
     help="How often values change, e.g. 1s or 200ms.",
 )
 @click.option(
@@ -57,7 +48,7 @@ def _injections(ctx: click.Context, param: click.Parameter, value: tuple[str, ..
     "day_length_s",
     default="24h",
     show_default=True,
-    callback=_duration,
+    callback=click_duration,
     help="Period of the slow daily cycle; shorten it for demos (e.g. 10m).",
 )
 @click.option(
@@ -75,7 +66,7 @@ def _injections(ctx: click.Context, param: click.Parameter, value: tuple[str, ..
     help="Append one JSON line per anomaly as it starts.",
 )
 @click.option(
-    "--duration", "duration_s", callback=_duration, help="Stop after this long (seconds or 30s, 5m)."
+    "--duration", "duration_s", callback=click_duration, help="Stop after this long (seconds or 30s, 5m)."
 )
 @click.option(
     "--log-level",

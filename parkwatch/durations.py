@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Final
 
+import click
 from pydantic import BeforeValidator
 
-__all__ = ["parse_duration", "Duration"]
+__all__ = ["parse_duration", "Duration", "click_duration"]
 
 _UNITS_S: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PATTERN: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
@@ -59,3 +60,13 @@ def _is_number(text: str) -> bool:
 
 #: A pydantic field type: accepts ``"500ms"``-style strings, holds float seconds.
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def click_duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A click option callback: ``--duration 30`` (seconds) or ``30s``/``5m``; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value, bare_seconds=True)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None

@@ -10,7 +10,7 @@ that are due. A group is due when its interval has passed since its last
 device is read every fifth poll and not every sixth; a failed poll leaves it
 due. The first poll reads everything.
 
->>> from edge_agent.register_map import PointSpec
+>>> from edge_agent.register_map import DeviceProfile, PointSpec
 >>> pts = [PointSpec(name="gas", register="input", address=0, type="uint16"),
 ...        PointSpec(name="kwh", register="input", address=1, type="uint16", poll_interval="5s")]
 >>> schedule = PollSchedule(pts, device_interval_s=1.0)
@@ -29,9 +29,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from edge_agent.drivers.modbus_common.read_plan import MAX_REGISTERS_PER_READ, ReadBlock, plan_reads
-from edge_agent.register_map import PointSpec
+from edge_agent.register_map import DeviceProfile, PointSpec
 
-__all__ = ["IntervalGroup", "PollSchedule"]
+__all__ = ["IntervalGroup", "PollSchedule", "device_schedule"]
 
 
 @dataclass(slots=True)
@@ -85,3 +85,11 @@ class PollSchedule:
         """Record a successful read of ``groups`` at ``now``."""
         for group in groups:
             group.last_read = now
+
+
+def device_schedule(
+    profile: DeviceProfile, poll_interval_s: float, device_max_registers: int
+) -> PollSchedule:
+    """One device's schedule: the profile's points, capped by the lower of its and the device's limit."""
+    max_registers = min(device_max_registers, profile.max_registers_per_read or MAX_REGISTERS_PER_READ)
+    return PollSchedule(profile.points, poll_interval_s, max_registers)

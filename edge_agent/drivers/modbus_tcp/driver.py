@@ -28,8 +28,8 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 
 from edge_agent.drivers.base import DeviceConfig, ProfileLibrary
 from edge_agent.drivers.modbus_common.block_read import read_block
-from edge_agent.drivers.modbus_common.poll_schedule import PollSchedule
-from edge_agent.drivers.modbus_common.read_plan import MAX_REGISTERS_PER_READ, ReadBlock
+from edge_agent.drivers.modbus_common.poll_schedule import device_schedule
+from edge_agent.drivers.modbus_common.read_plan import ReadBlock
 from edge_agent.drivers.modbus_tcp.config import ModbusTcpConfig
 from edge_agent.drivers.registry import register
 from parkwatch.errors import DeviceError, DeviceTimeout
@@ -48,11 +48,8 @@ class ModbusTcpDriver:
             raise TypeError(f"ModbusTcpDriver needs a ModbusTcpConfig, got {type(config).__name__}")
         self.config = config
         self.profile = profiles[config.profile]
-        max_registers = min(
-            config.max_registers_per_read, self.profile.max_registers_per_read or MAX_REGISTERS_PER_READ
-        )
         #: Blocks grouped by point poll interval; a poll reads the groups that are due.
-        self.schedule = PollSchedule(self.profile.points, config.poll_interval_s, max_registers)
+        self.schedule = device_schedule(self.profile, config.poll_interval_s, config.max_registers_per_read)
         #: Every block, all groups (what the first poll reads).
         self.plan: list[ReadBlock] = self.schedule.blocks
         self._order = {p.name: i for i, p in enumerate(self.profile.points)}

@@ -6,6 +6,8 @@ worker parallelism; its key is the device, so per-sensor order holds). ``alerts`
 need per-key order, so one partition each. ``bridge-seq`` (the bridges'
 per-gateway seq state) has one partition, which every bridge reads whole at
 start, and is compacted: only the last record per gateway stream is needed.
+``rules`` (the monitoring rules, :mod:`parkwatch.wire.rules`) is the same:
+one partition, compacted, read whole by every worker.
 Existing topics are left alone: a partition count that differs from the
 settings is logged, never changed, because re-partitioning would move keys
 away from their table state.
@@ -22,6 +24,7 @@ from aiokafka.errors import KafkaError
 from parkwatch.errors import StackError
 from parkwatch.settings import Settings
 from parkwatch.wire.events import KAFKA_ALARMS, KAFKA_GATEWAY_EVENTS
+from parkwatch.wire.rules import KAFKA_RULES
 from parkwatch.wire.topics import KAFKA_ALERTS, KAFKA_DEADLETTER, KAFKA_READINGS
 
 __all__ = ["KAFKA_BRIDGE_SEQ", "topic_partitions", "ensure_topics"]
@@ -31,13 +34,14 @@ log = logging.getLogger(__name__)
 _TOPIC_ALREADY_EXISTS: Final = 36
 #: The bridges' own state (see ``stream_processor/bridge/seq_state.py``).
 KAFKA_BRIDGE_SEQ: Final = "bridge-seq"
-_TOPIC_CONFIGS: Final = {KAFKA_BRIDGE_SEQ: {"cleanup.policy": "compact"}}
+_TOPIC_CONFIGS: Final = {KAFKA_BRIDGE_SEQ: {"cleanup.policy": "compact"}, KAFKA_RULES: {"cleanup.policy": "compact"}}
 
 
 def topic_partitions(settings: Settings) -> dict[str, int]:
     """Name -> partition count of every topic the pipeline uses."""
     return {KAFKA_READINGS: settings.readings_partitions, KAFKA_ALERTS: 1, KAFKA_DEADLETTER: 1,
-            KAFKA_ALARMS: 1, KAFKA_GATEWAY_EVENTS: 1, KAFKA_BRIDGE_SEQ: 1}
+            KAFKA_ALARMS: 1, KAFKA_GATEWAY_EVENTS: 1, KAFKA_BRIDGE_SEQ: 1,
+            KAFKA_RULES: 1}
 
 
 async def ensure_topics(settings: Settings, *, timeout_ms: int = 10_000) -> list[str]:

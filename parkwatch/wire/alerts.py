@@ -9,7 +9,15 @@ worker re-emits the same id instead of a duplicate alert::
      "severity": "warning", "site": "north", "gateway": "gw-01", "device": "gas-01",
      "point": "ch4", "started_ms": 1764189600000, "updated_ms": 1764189600000,
      "value": 87.1, "score": 0.998, "expected_low": 10.2, "expected_high": 14.9,
-     "message": "ch4 = 87.1, expected 10.2..14.9"}
+     "message": "ch4 = 87.1, expected 10.2..14.9", "group": null, "escalation": 0}
+
+``kind``: ``anomaly`` (the anomaly score), ``limit``, ``predicted``, ``rate``,
+``stale``, ``score`` and ``gateway`` (monitoring rules, ``rule`` = the rule's
+id; gateway alerts have empty ``device`` and ``point``), and ``flood`` (an
+incident grouping a burst of alerts at one site; its members carry its id in
+``group``). ``escalation`` counts how often the alert was escalated for
+staying unacknowledged. Readers of events without ``group``/``escalation``
+(written before they existed) take ``null`` and ``0``.
 """
 
 from __future__ import annotations
@@ -59,6 +67,8 @@ class AlertEvent:
     expected_low: float | None
     expected_high: float | None
     message: str
+    group: str | None = None
+    escalation: int = 0
 
     def encode(self) -> bytes:
         return json.dumps({"v": ALERT_VERSION, **asdict(self)}, allow_nan=False).encode()
@@ -108,6 +118,10 @@ class AlertEvent:
             value = getattr(self, name)
             if type(value) is not int or not 0 <= value <= _MAX_INT:
                 raise FrameError("bad_value", f"{name} must be a non-negative 64-bit integer, got {value!r}")
+        if self.group is not None and (not isinstance(self.group, str) or not self.group):
+            raise FrameError("bad_value", "group must be a non-empty string or null")
+        if type(self.escalation) is not int or not 0 <= self.escalation <= 1000:
+            raise FrameError("bad_value", f"escalation must be an integer 0..1000, got {self.escalation!r}")
         for name in _FLOAT_FIELDS:
             value = getattr(self, name)
             if value is None:
@@ -126,5 +140,6 @@ _FLOAT_FIELDS: Final = ("value", "score", "expected_low", "expected_high")
 #: SQLite and PostgreSQL BIGINT both stop at a signed 64-bit integer.
 _MAX_INT: Final = 2**63 - 1
 _STR_FIELDS: Final = tuple(
-    f.name for f in fields(AlertEvent) if f.name not in _INT_FIELDS and f.name not in _FLOAT_FIELDS
+    f.name for f in fields(AlertEvent)
+    if f.name not in _INT_FIELDS and f.name not in _FLOAT_FIELDS and f.name not in ("group", "escalation")
 )

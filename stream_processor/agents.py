@@ -38,12 +38,14 @@ from parkwatch.wire.alerts import AlertEvent
 from parkwatch.wire.records import decode_device_record
 from stream_processor.device_state import DeviceState
 from stream_processor.processor_stats import ProcessorStats
+from stream_processor.rules.feed import RulesFeed
+from stream_processor.rules.progress import PartitionProgress
 from stream_processor.scoring import RecordScorer
 from stream_processor.sink import InfluxSink, MinuteAggregates, pipeline_line
 from stream_processor.tables import StateCheckpoints
 from stream_processor.topics import ProcessorTopics
 
-__all__ = ["register_agents"]
+__all__ = ["register_agents", "publish_alerts", "acker"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ def register_agents(
     scorer: RecordScorer,
     sink: InfluxSink,
     stats: ProcessorStats,
+    feed: RulesFeed,
+    progress: PartitionProgress,
     *,
     state_save_interval_s: float,
 ) -> StateCheckpoints:
@@ -64,16 +68,20 @@ def register_agents(
 
     @app.agent(topics.readings, name="score-readings")
     async def score_readings(stream: AsyncIterable[EventT]) -> None:
+        await feed.ready.wait()  # never judge readings without the rules
         events = stream.noack().events()  # type: ignore[attr-defined]
         async for event in events:
             raw_key = event.key
+            message = event.message
             try:
                 record = decode_device_record(event.value)
                 key = raw_key if isinstance(raw_key, bytes) else record.key.encode()
+                progress.seen(message.partition, message.offset, record)
                 checkpoints.before(key)
                 state: DeviceState | None = checkpoints.state(key)
                 if state is None:
                     state = DeviceState()
+                state.partition = message.partition
                 agg_lines = aggregates.add(record, state)
                 result = scorer.process(record, state)
             except Exception:  # noqa: BLE001 - counted and logged; the next record goes on
@@ -85,12 +93,12 @@ def register_agents(
             stats.records += 1
             stats.readings += len(record.readings)
             stats.scored += result.scored
-            delivered = await _publish(topics, result.alerts, stats) if result.alerts else None
-            stored = checkpoints.after(key, event.message.partition, state, alert=bool(result.alerts))
+            delivered = await publish_alerts(topics, result.alerts, stats) if result.alerts else None
+            stored = checkpoints.after(key, message.partition, state, alert=bool(result.alerts))
             if agg_lines:
                 result.lines.extend(agg_lines)
                 stats.minute_aggregates += len(agg_lines)
-            await sink.write(result.lines, _acker(event, stored, delivered))
+            await sink.write(result.lines, acker(event.ack, stored, delivered, f"offset={message.offset}"))
 
     async def save_states(*_: Any, **__: Any) -> None:
         saved = await checkpoints.save_all(app.producer.flush)
@@ -124,7 +132,7 @@ def register_agents(
     return checkpoints
 
 
-async def _publish(topics: ProcessorTopics, alerts: list[AlertEvent],
+async def publish_alerts(topics: ProcessorTopics, alerts: list[AlertEvent],
                    stats: ProcessorStats) -> asyncio.Future[Any]:
     """Hand alert events to the producer; returns the future of Kafka having them all."""
     pending = []
@@ -140,19 +148,19 @@ async def _publish(topics: ProcessorTopics, alerts: list[AlertEvent],
     return asyncio.gather(*pending)
 
 
-def _acker(event: EventT, stored: Callable[[], None],
-           delivered: asyncio.Future[Any] | None) -> Callable[[], None]:
-    """What the sink calls once the record's lines are written: once its alert events are
-    delivered too, let the state checkpoint know and ack the record for the next commit."""
+def acker(ack: Callable[[], None], stored: Callable[[], None],
+          delivered: asyncio.Future[Any] | None, what: str) -> Callable[[], None]:
+    """What the sink calls once a record's (or a sweep's) lines are written: once its alert
+    events are delivered too, let the state checkpoint know and ack it for the next commit."""
 
     def finish(_: object = None) -> None:
         if delivered is not None and (delivered.cancelled() or delivered.exception() is not None):
             # Not acked: the offset stays uncommitted and the record is read again after a restart.
-            log.error("alert events of record offset=%s not delivered: %r", event.message.offset,
+            log.error("alert events of %s not delivered: %r", what,
                       delivered if delivered.cancelled() else delivered.exception())
             return
         stored()
-        event.ack()
+        ack()
 
     def on_written() -> None:
         if delivered is None or delivered.done():

@@ -7,6 +7,7 @@ parameters fail here, listing the known detectors.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,7 +17,7 @@ from parkwatch.errors import ConfigError
 from stream_processor.detectors import DetectorBase, create_detector, detector_class
 from stream_processor.sink.config import SinkConfig
 
-__all__ = ["DetectorConfig", "AlertConfig", "KafkaTuning", "ProcessorConfig"]
+__all__ = ["DetectorConfig", "AlertConfig", "RulesConfig", "KafkaTuning", "ProcessorConfig"]
 
 
 class DetectorConfig(BaseModel):
@@ -72,6 +73,23 @@ class AlertConfig(BaseModel):
         return self
 
 
+class RulesConfig(BaseModel):
+    """How the worker follows the ``rules`` topic and sweeps points for stale rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    #: Gateway configs giving each device's tags (its profile name) for rules scoped by tag.
+    firmware_configs: Path = Path("firmware_configs")
+    #: How long one fetch of the rules topic waits: a published rule is live after about this.
+    poll_s: Duration = Field(default=0.5, alias="poll")
+    #: How often the owned points are checked for stale data and removed rules.
+    sweep_interval_s: Duration = Field(default=2.0, alias="sweep_interval")
+    #: A partition this close to its end is live: stale rules compare with the wall clock. A
+    #: partition further behind compares with the newest event time read from it, so a
+    #: lagging worker does not call its backlog's devices stale.
+    caught_up_records: int = Field(default=200, ge=0)
+
+
 class KafkaTuning(BaseModel):
     """Consumer-group timing; short values make joins and rebalances take seconds."""
 
@@ -93,6 +111,7 @@ class ProcessorConfig(BaseModel):
 
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
     sink: SinkConfig = Field(default_factory=SinkConfig)
     kafka: KafkaTuning = Field(default_factory=KafkaTuning)
     #: A point with at least this many good readings in one record is scored with the

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from parkwatch.wire.alerts import Severity
 from stream_processor.detectors import DetectorBase
+from stream_processor.rules.conditions import RuleState
 
 __all__ = ["OpenAlert", "PointState", "DeviceState", "MinuteBucket"]
 
@@ -35,6 +36,8 @@ class PointState:
     #: Readings at or before this time are stored but not scored again (replays, duplicates).
     last_scored_ms: int = -1
     alert: OpenAlert | None = None
+    #: Rule id -> that rule's state for this point (:mod:`stream_processor.rules`); None if no rule.
+    rules: dict[str, RuleState] | None = None
 
 
 @dataclass(slots=True)
@@ -44,6 +47,8 @@ class DeviceState:
     points: dict[str, PointState] = field(default_factory=dict)
     #: The open 1-minute aggregate of each point (``stream_processor.sink.aggregates``).
     minutes: dict[str, MinuteBucket] = field(default_factory=dict)
+    #: The ``readings`` partition the device's records arrive on (its owner sweeps it for stale rules).
+    partition: int = -1
 
 
 @dataclass(slots=True)

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 _TOPIC_ALREADY_EXISTS: Final = 36
 #: The bridges' own state (see ``stream_processor/bridge/seq_state.py``).
 KAFKA_BRIDGE_SEQ: Final = "bridge-seq"
-_TOPIC_CONFIGS: Final = {KAFKA_BRIDGE_SEQ: {"cleanup.policy": "compact"}, KAFKA_RULES: {"cleanup.policy": "compact"}}
+_COMPACT: Final = {"cleanup.policy": "compact"}
+_TOPIC_CONFIGS: Final = {KAFKA_BRIDGE_SEQ: _COMPACT, KAFKA_RULES: _COMPACT}
 
 
 def topic_partitions(settings: Settings) -> dict[str, int]:

@@ -20,9 +20,15 @@ from stream_processor.agents import register_agents
 from stream_processor.app import build_app
 from stream_processor.config import ProcessorConfig
 from stream_processor.processor_stats import ProcessorStats
+from stream_processor.rule_agents import register_rule_agents
+from stream_processor.rules.book import RuleBook
+from stream_processor.rules.engine import RuleEngine
+from stream_processor.rules.feed import RulesFeed
+from stream_processor.rules.progress import PartitionProgress
+from stream_processor.rules.tags import load_device_tags
 from stream_processor.scoring import RecordScorer
 from stream_processor.sink import InfluxSink
-from stream_processor.tables import StateCheckpoints, declare_detector_table
+from stream_processor.tables import StateCheckpoints, declare_detector_table, declare_gateway_table
 from stream_processor.topics import ProcessorTopics, declare_topics
 
 __all__ = ["Processor", "SinkService", "build_processor"]
@@ -53,6 +59,7 @@ class Processor:
     scorer: RecordScorer
     stats: ProcessorStats
     checkpoints: StateCheckpoints
+    rules: RuleBook
 
 
 def build_processor(settings: Settings, config: ProcessorConfig, *, web_port: int | None = None) -> Processor:
@@ -60,10 +67,18 @@ def build_processor(settings: Settings, config: ProcessorConfig, *, web_port: in
     app = build_app(settings, config, web_port=web_port)
     topics = declare_topics(app, settings)
     table = declare_detector_table(app, settings)
+    gateway_table = declare_gateway_table(app)
     sink = InfluxSink(settings, config.sink)
-    scorer = RecordScorer(config)
+    book = RuleBook(load_device_tags(config.rules.firmware_configs))
+    engine = RuleEngine(book)
+    scorer = RecordScorer(config, engine)
     stats = ProcessorStats()
+    feed = RulesFeed(book, settings.kafka_bootstrap, poll_s=config.rules.poll_s)
+    progress = PartitionProgress(config.rules.caught_up_records)
     app.add_dependency(SinkService(sink))
-    checkpoints = register_agents(app, topics, table, scorer, sink, stats,
+    app.add_dependency(feed)
+    checkpoints = register_agents(app, topics, table, scorer, sink, stats, feed, progress,
                                   state_save_interval_s=config.state_save_interval_s)
-    return Processor(app, topics, table, sink, scorer, stats, checkpoints)
+    register_rule_agents(app, topics, checkpoints, gateway_table, engine, feed, progress, sink, stats,
+                         sweep_interval_s=config.rules.sweep_interval_s)
+    return Processor(app, topics, table, sink, scorer, stats, checkpoints, book)

@@ -33,9 +33,12 @@ __all__ = [
     "DeviceStateValue",
     "StateCheckpoints",
     "declare_detector_table",
+    "GATEWAY_TABLE",
+    "declare_gateway_table",
 ]
 
 DETECTOR_TABLE: Final = "detector-state"
+GATEWAY_TABLE: Final = "gateway-rule-state"
 
 _ALLOWED_PREFIXES: Final = ("stream_processor.", "river.")
 _ALLOWED_GLOBALS: Final = {
@@ -93,6 +96,19 @@ def declare_detector_table(app: faust.App, settings: Settings) -> TableT:
         value_type=DeviceStateValue,
         partitions=settings.readings_partitions,
         help="Per-device detector and alert state, keyed by <site>/<gateway>/<device>.",
+    )
+
+
+def declare_gateway_table(app: faust.App) -> TableT:
+    """Gateway rule state (:class:`~stream_processor.rules.gateways.GatewayState`) by
+    ``<site>/<gateway>``; one partition, like ``gateway-events``."""
+    return app.Table(
+        GATEWAY_TABLE,
+        default=None,
+        key_type=bytes,
+        value_type=DeviceStateValue,
+        partitions=1,
+        help="Per-gateway offline state and open gateway alerts, keyed by <site>/<gateway>.",
     )
 
 
@@ -170,6 +186,12 @@ class StateCheckpoints:
         self.table.data[key] = state
         self._saved_at[key] = self._clock()
         self.saves += 1
+
+    def items(self) -> list[tuple[bytes, Any]]:
+        """Every device state this worker holds (saved or not yet), for the stale sweep."""
+        merged = dict(self.table.data.items())
+        merged.update((key, state) for key, (_, state) in self._dirty.items())
+        return list(merged.items())
 
     async def save_all(self, producer_flush: Callable[[], Awaitable[None]]) -> int:
         """Send every changed state to the changelog and flush; for revocation and shutdown."""

@@ -13,6 +13,7 @@ import faust
 from faust.types import TopicT
 
 from parkwatch.settings import Settings
+from parkwatch.wire.events import KAFKA_GATEWAY_EVENTS
 from parkwatch.wire.topics import KAFKA_ALERTS, KAFKA_READINGS
 
 __all__ = ["ProcessorTopics", "declare_topics"]
@@ -20,14 +21,16 @@ __all__ = ["ProcessorTopics", "declare_topics"]
 
 @dataclass(frozen=True)
 class ProcessorTopics:
-    """``readings`` (one device record per message, key = device key) and ``alerts`` (key = alert id)."""
+    """``readings`` (one device record per message, key = device key), ``alerts`` (key = alert
+    id) and the bridge's ``gateway-events`` (key = ``<site>/<gateway>``), for gateway rules."""
 
     readings: TopicT
     alerts: TopicT
+    gateway_events: TopicT
 
 
 def declare_topics(app: faust.App, settings: Settings) -> ProcessorTopics:
-    """Declare both topics on ``app``.
+    """Declare the topics on ``app``.
 
     They are created beforehand by :func:`~stream_processor.kafka_topics.ensure_topics`.
     """
@@ -44,4 +47,8 @@ def declare_topics(app: faust.App, settings: Settings) -> ProcessorTopics:
         KAFKA_ALERTS, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
         internal=False,
     )
-    return ProcessorTopics(readings, alerts)
+    gateway_events = app.topic(
+        KAFKA_GATEWAY_EVENTS, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        partitions=1, internal=False,
+    )
+    return ProcessorTopics(readings, alerts, gateway_events)

@@ -201,12 +201,14 @@ class Rule(RuleSpec):
 
 
 def decode_rule(data: bytes) -> Rule:
-    """Parse one ``rules`` record value; raises :class:`FrameError` (``not_json``, ``bad_version``, ``schema``).
+    """Parse one ``rules`` record value.
 
-    >>> decode_rule(b'{"v": 1, "id": "x"}')
+    Raises :class:`FrameError` with reason ``not_json``, ``bad_version`` or ``schema``.
+
+    >>> decode_rule(b'{"v": 1, "id": "x", "name": "n", "version": 1, "updated_ms": 0, "updated_by": "a"}')
     Traceback (most recent call last):
     ...
-    parkwatch.errors.FrameError: schema: name: Field required; condition: Field required; version: Field required; ...
+    parkwatch.errors.FrameError: schema: condition: Field required
     """
     try:
         doc = json.loads(data)

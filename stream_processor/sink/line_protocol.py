@@ -102,12 +102,16 @@ def encode_line(
     fields: Mapping[str, float | str | None],
     ts_ms: int,
 ) -> str:
-    """One point; ``None`` fields are omitted (at least one field must remain).
+    """One point; ``None`` fields and empty tags are omitted (at least one field must remain).
 
-    >>> encode_line("alert", {"site": "n 1"}, {"id": "a", "score": 0.5, "value": None}, 1700000000000)
+    Line protocol has no empty tag value: a gateway alert's ``device`` and
+    ``point`` are empty, and one such line would fail its whole batch.
+
+    >>> encode_line("alert", {"site": "n 1", "point": ""}, {"id": "a", "score": 0.5, "value": None},
+    ...             1700000000000)
     'alert,site=n\\\\ 1 id="a",score=0.5 1700000000000'
     """
-    tag_part = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in tags.items())
+    tag_part = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in tags.items() if v)
     parts = []
     for key, value in fields.items():
         if value is None:

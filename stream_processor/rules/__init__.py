@@ -1,0 +1,1 @@
+"""Monitoring rules as data: the rule book from the ``rules`` topic, condition state machines, engine."""

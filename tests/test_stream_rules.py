@@ -1,0 +1,164 @@
+"""Rules as data, end to end: rules published to the compacted ``rules`` topic change what a
+running ``parkwatch processor worker`` (a subprocess, against the session's real Tansu and
+InfluxDB) alerts on, within seconds and without a restart.
+
+One worker runs through the whole module; each test uses its own site, so the rules of one
+test (scoped to its site) never touch another's points.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from parkwatch.influxql import scalar
+from parkwatch.settings import Settings
+from parkwatch.wire.alerts import AlertEvent
+from parkwatch.wire.events import KAFKA_GATEWAY_EVENTS, GatewayEvent
+from parkwatch.wire.frames import Reading
+from parkwatch.wire.records import DeviceRecord
+from parkwatch.wire.rules import KAFKA_RULES, Rule, Scope
+from stream_processor.testing import Component, consume, produce_records
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture(scope="module")
+def worker(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Component]:
+    home = tmp_path_factory.mktemp("rules")
+    config = home / "processor.yaml"
+    config.write_text("rules:\n  poll: 200ms\n  sweep_interval: 1s\n")
+    proc = Component(["processor", "worker", "--config", str(config)], home / "worker.log")
+    try:
+        proc.wait_for_log("rules loaded", 60)
+        proc.wait_for_log("assigned readings partitions", 60)
+        yield proc
+    finally:
+        proc.stop()
+
+
+def _site() -> str:
+    return f"rules-{uuid.uuid4().hex[:6]}"
+
+
+def _rule(rule_id: str, version: int, site: str, condition: dict[str, object], *, enabled: bool = True,
+          **scope: str) -> Rule:
+    return Rule(id=rule_id, version=version, name=rule_id, enabled=enabled, severity="critical",
+                scope=Scope(site=site, **scope), condition=condition,
+                updated_ms=int(time.time() * 1000), updated_by="test")
+
+
+async def _send(topic: str, key: bytes, value: bytes | None, settings: Settings) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def _publish(settings: Settings, rule: Rule) -> None:
+    asyncio.run(_send(KAFKA_RULES, rule.id.encode(), rule.encode(), settings))
+
+
+def _readings(settings: Settings, site: str, device: str, point: str, values: list[float], t0: int) -> None:
+    records = [DeviceRecord(site, "gw-01", device, i, [Reading(point, t0 + i * 1000, v, "good")])
+               for i, v in enumerate(values)]
+    asyncio.run(produce_records(settings, records, rate_per_s=50))
+
+
+def _alerts(settings: Settings, site: str, done, timeout_s: float = 30) -> list[AlertEvent]:  # type: ignore[no-untyped-def]
+    def of_site(rec) -> bool:  # type: ignore[no-untyped-def]
+        try:
+            return AlertEvent.decode(rec.value).site == site
+        except Exception:  # noqa: BLE001 - other tests' garbage on the shared topic
+            return False
+
+    records = asyncio.run(consume(settings, "alerts", lambda recs: done([AlertEvent.decode(r.value) for r in recs]),
+                                  keep=of_site, timeout_s=timeout_s))
+    return [AlertEvent.decode(r.value) for r in records]
+
+
+def _stored(settings: Settings, site: str, n: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if scalar(settings, f"SELECT count(value) FROM reading WHERE site = '{site}'") >= n:
+                return
+        except Exception:  # noqa: BLE001 - no such series yet
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{n} readings of {site} not stored within {timeout_s} s")
+
+
+def test_a_limit_rule_published_while_running_takes_effect_then_disabling_resolves(
+    stack: Settings, worker: Component
+) -> None:
+    site = _site()
+    t0 = int(time.time() * 1000) - 60_000
+    _readings(stack, site, "gas-01", "ch4", [30.0] * 5, t0)  # above 25, but no rule yet
+    _stored(stack, site, 5)
+
+    _publish(stack, _rule("ch4-high-" + site, 1, site, {"type": "limit", "high": 25, "hysteresis": 2}))
+    published = time.monotonic()
+    time.sleep(1.0)  # two fetch rounds of the worker's rules feed
+    _readings(stack, site, "gas-01", "ch4", [31.0, 32.0], t0 + 10_000)
+    opened = _alerts(stack, site, lambda evs: any(e.kind == "limit" for e in evs))
+    assert time.monotonic() - published < 15, "the rule reached the running worker within seconds"
+    [event] = [e for e in opened if e.kind == "limit"]
+    assert (event.state, event.rule, event.severity) == ("open", "ch4-high-" + site, "critical")
+    assert event.started_ms == t0 + 10_000, "readings judged before the rule existed did not alert"
+    assert event.message == "ch4 = 31, above high limit 25"
+
+    _publish(stack, _rule("ch4-high-" + site, 2, site, {"type": "limit", "high": 25}, enabled=False))
+    time.sleep(1.0)
+    _readings(stack, site, "gas-01", "ch4", [33.0], t0 + 20_000)
+    events = _alerts(stack, site, lambda evs: any(e.state == "resolved" for e in evs))
+    assert [(e.id, e.state) for e in events] == [(event.id, "open"), (event.id, "resolved")]
+    assert events[1].message == f"rule ch4-high-{site} no longer applies to ch4"
+
+
+def test_a_stale_rule_opens_when_a_point_goes_quiet_and_resolves_when_it_reports(
+    stack: Settings, worker: Component
+) -> None:
+    site = _site()
+    _publish(stack, _rule("quiet-" + site, 1, site, {"type": "stale", "after": "3s"}, device="pt-01"))
+    time.sleep(1.0)
+    now = int(time.time() * 1000)
+    _readings(stack, site, "pt-01", "pressure", [1.2], now)
+    _readings(stack, site, "pt-02", "pressure", [1.3], now)  # out of the rule's scope
+    events = _alerts(stack, site, lambda evs: any(e.kind == "stale" for e in evs))
+    [stale] = [e for e in events if e.kind == "stale"]
+    assert (stale.state, stale.device, stale.point) == ("open", "pt-01", "pressure")
+    assert stale.started_ms == now + 3000
+    assert stale.message == "pressure no good reading for 3 s"
+
+    _readings(stack, site, "pt-01", "pressure", [1.25], int(time.time() * 1000))
+    events = _alerts(stack, site, lambda evs: any(e.state == "resolved" for e in evs))
+    assert [(e.id, e.state) for e in events] == [(stale.id, "open"), (stale.id, "resolved")]
+
+
+def test_a_gateway_offline_rule_follows_the_bridges_gateway_events(stack: Settings, worker: Component) -> None:
+    site = _site()
+    _publish(stack, _rule("gw-down-" + site, 1, site, {"type": "gateway_offline", "after": "2s"}))
+    time.sleep(1.0)
+    off_ms = int(time.time() * 1000)
+    offline = GatewayEvent.make("offline", site, "gw-01", off_ms, "test", detail="last will",
+                                identity=str(off_ms))
+    asyncio.run(_send(KAFKA_GATEWAY_EVENTS, offline.key, offline.encode(), stack))
+    events = _alerts(stack, site, lambda evs: any(e.kind == "gateway" for e in evs))
+    [opened] = events
+    assert (opened.state, opened.gateway, opened.started_ms) == ("open", "gw-01", off_ms)
+    assert opened.updated_ms - off_ms >= 2000, "not before the rule's delay"
+
+    online = GatewayEvent.make("online", site, "gw-01", off_ms + 9000, "test", identity=str(off_ms + 9000))
+    asyncio.run(_send(KAFKA_GATEWAY_EVENTS, online.key, online.encode(), stack))
+    events = _alerts(stack, site, lambda evs: any(e.state == "resolved" for e in evs))
+    assert [(e.id, e.state) for e in events] == [(opened.id, "open"), (opened.id, "resolved")]
+    assert events[1].message == f"gateway {site}/gw-01 back online"

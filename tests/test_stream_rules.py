@@ -1,23 +1,26 @@
-"""Rules as data, end to end: rules published to the compacted ``rules`` topic change what a
-running ``parkwatch processor worker`` (a subprocess, against the session's real Tansu and
-InfluxDB) alerts on, within seconds and without a restart.
+"""Rules as data and event time, end to end, against a running ``parkwatch processor worker``
+(a subprocess, with the session's real Tansu and InfluxDB).
 
-One worker runs through the whole module; each test uses its own site, so the rules of one
-test (scoped to its site) never touch another's points.
+* Rules published to the compacted ``rules`` topic change what the running worker alerts on,
+  within seconds and without a restart (limit, stale, gateway offline).
+* A recorded backlog replayed late, in big records, gives the same scores and the same alerts
+  as the same readings arriving live one by one.
+
+One worker (``rules_worker`` in ``conftest.py``) runs through the module; each test uses its
+own site, so the rules of one test (scoped to its site) never touch another's points.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from parkwatch.influxql import scalar
+from parkwatch.influxql import influxql, scalar
 from parkwatch.settings import Settings
 from parkwatch.wire.alerts import AlertEvent
 from parkwatch.wire.events import KAFKA_GATEWAY_EVENTS, GatewayEvent
@@ -27,20 +30,6 @@ from parkwatch.wire.rules import KAFKA_RULES, Rule, Scope
 from stream_processor.testing import Component, consume, produce_records
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture(scope="module")
-def worker(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Component]:
-    home = tmp_path_factory.mktemp("rules")
-    config = home / "processor.yaml"
-    config.write_text("rules:\n  poll: 200ms\n  sweep_interval: 1s\n")
-    proc = Component(["processor", "worker", "--config", str(config)], home / "worker.log")
-    try:
-        proc.wait_for_log("rules loaded", 60)
-        proc.wait_for_log("assigned readings partitions", 60)
-        yield proc
-    finally:
-        proc.stop()
 
 
 def _site() -> str:
@@ -80,7 +69,8 @@ def _alerts(settings: Settings, site: str, done, timeout_s: float = 30) -> list[
         except Exception:  # noqa: BLE001 - other tests' garbage on the shared topic
             return False
 
-    records = asyncio.run(consume(settings, "alerts", lambda recs: done([AlertEvent.decode(r.value) for r in recs]),
+    records = asyncio.run(consume(settings, "alerts",
+                                  lambda recs: done([AlertEvent.decode(r.value) for r in recs]),
                                   keep=of_site, timeout_s=timeout_s))
     return [AlertEvent.decode(r.value) for r in records]
 
@@ -98,7 +88,7 @@ def _stored(settings: Settings, site: str, n: int, timeout_s: float = 60) -> Non
 
 
 def test_a_limit_rule_published_while_running_takes_effect_then_disabling_resolves(
-    stack: Settings, worker: Component
+    stack: Settings, rules_worker: Component
 ) -> None:
     site = _site()
     t0 = int(time.time() * 1000) - 60_000
@@ -125,7 +115,7 @@ def test_a_limit_rule_published_while_running_takes_effect_then_disabling_resolv
 
 
 def test_a_stale_rule_opens_when_a_point_goes_quiet_and_resolves_when_it_reports(
-    stack: Settings, worker: Component
+    stack: Settings, rules_worker: Component
 ) -> None:
     site = _site()
     _publish(stack, _rule("quiet-" + site, 1, site, {"type": "stale", "after": "3s"}, device="pt-01"))
@@ -144,7 +134,9 @@ def test_a_stale_rule_opens_when_a_point_goes_quiet_and_resolves_when_it_reports
     assert [(e.id, e.state) for e in events] == [(stale.id, "open"), (stale.id, "resolved")]
 
 
-def test_a_gateway_offline_rule_follows_the_bridges_gateway_events(stack: Settings, worker: Component) -> None:
+def test_a_gateway_offline_rule_follows_the_bridges_gateway_events(
+    stack: Settings, rules_worker: Component
+) -> None:
     site = _site()
     _publish(stack, _rule("gw-down-" + site, 1, site, {"type": "gateway_offline", "after": "2s"}))
     time.sleep(1.0)
@@ -162,3 +154,58 @@ def test_a_gateway_offline_rule_follows_the_bridges_gateway_events(stack: Settin
     events = _alerts(stack, site, lambda evs: any(e.state == "resolved" for e in evs))
     assert [(e.id, e.state) for e in events] == [(opened.id, "open"), (opened.id, "resolved")]
     assert events[1].message == f"gateway {site}/gw-01 back online"
+
+
+def _recorded_series(t0: int) -> list[Reading]:
+    """Six and a half minutes of a gas reading at 1 Hz: noise, a spike, then a slow climb past the
+    limit and back: enough for anomaly, rate, predicted and limit alerts to open and resolve."""
+    rng = random.Random(7)
+    values = [10 + rng.gauss(0, 0.2) for _ in range(400)]
+    values[200] = 40.0
+    for i in range(300, 381):
+        values[i] = 10 + (i - 300) * 0.25 + rng.gauss(0, 0.1)
+    return [Reading("ch4", t0 + i * 1000, round(v, 3), "good") for i, v in enumerate(values)]
+
+
+def test_a_backlog_replayed_late_equals_the_same_readings_live(
+    stack: Settings, rules_worker: Component
+) -> None:
+    site = _site()
+    for rule_id, condition in [
+        ("lel-" + site, {"type": "limit", "high": 25, "hysteresis": 1, "delay": "3s", "predict": "2m"}),
+        ("climb-" + site, {"type": "rate", "max_rise_per_min": 30, "window": "30s"}),
+    ]:
+        _publish(stack, _rule(rule_id, 1, site, condition))
+    time.sleep(1.0)
+    t0 = int(time.time() * 1000) - 2 * 3600_000  # two hours old: a backlog after an outage
+    series = _recorded_series(t0)
+    live = [DeviceRecord(site, "gw-01", "live-01", i, [r]) for i, r in enumerate(series)]
+    asyncio.run(produce_records(stack, live, rate_per_s=400))
+    # The same readings arriving late, all at once, as the edge's replay sends them.
+    asyncio.run(produce_records(stack, [DeviceRecord(site, "gw-01", "late-01", 0, series)], rate_per_s=1))
+    _stored(stack, site, 2 * len(series))
+
+    def scores(device: str) -> list[list[object]]:
+        rows = influxql(stack, f"SELECT score, value FROM reading WHERE site = '{site}' "
+                               f"AND device = '{device}'")
+        return rows[0]["values"]
+
+    live_scores, late_scores = scores("live-01"), scores("late-01")
+    assert len(live_scores) == len(series)
+    assert [(t, v) for t, _, v in late_scores] == [(t, v) for t, _, v in live_scores]
+    assert [s for _, s, _ in late_scores] == pytest.approx([s for _, s, _ in live_scores], abs=1e-9)
+
+    time.sleep(2.0)  # alert events are on their way to Kafka when the lines are stored
+    events = _alerts(stack, site, lambda evs: False, timeout_s=5)
+
+    def incidents(device: str) -> list[tuple[object, ...]]:
+        return [(e.kind, e.rule, e.state, e.severity, e.started_ms, e.updated_ms, e.value, e.message)
+                for e in events if e.device == device]
+
+    assert incidents("late-01") == incidents("live-01")
+    kinds = {(kind, state) for kind, _, state, *_ in incidents("live-01")}
+    assert {("anomaly", "open"), ("rate", "open"), ("predicted", "open"), ("limit", "open"),
+            ("limit", "resolved")} <= kinds, kinds
+    predicted = next(i for i in incidents("live-01") if i[0] == "predicted")
+    limit = next(i for i in incidents("live-01") if i[0] == "limit")
+    assert predicted[4] < limit[4], "the prediction came before the limit was crossed"

@@ -200,6 +200,9 @@ class AlertsConsumer:
             enable_auto_commit=True,
             # Find the topic soon after it is created, not after the default 5 minutes.
             metadata_max_age_ms=5000,
+            # Tansu holds a fetch for most of its max wait even when records are there: the
+            # default 500 ms would add up to that to every alert (see stream_processor/app.py).
+            fetch_max_wait_ms=100,
         )
         self._joined = False
         try:

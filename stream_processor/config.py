@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from parkwatch.durations import Duration
 from parkwatch.errors import ConfigError
+from stream_processor.alert_manager_config import AlertManagerConfig
 from stream_processor.detectors import DetectorBase, create_detector, detector_class
 from stream_processor.sink.config import SinkConfig
 
@@ -100,6 +101,8 @@ class KafkaTuning(BaseModel):
     rebalance_timeout_s: Duration = Field(default=10.0, alias="rebalance_timeout")
     #: How often Faust commits the offsets of records whose lines InfluxDB has.
     commit_interval_s: Duration = Field(default=1.0, alias="commit_interval")
+    #: Longest time the broker may hold one fetch (Faust's own is 1.5 s; see ``app.py``).
+    fetch_max_wait_s: Duration = Field(default=0.1, alias="fetch_max_wait")
     #: Where a new consumer group starts: everything still in the topic.
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
 
@@ -112,6 +115,8 @@ class ProcessorConfig(BaseModel):
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
+    #: Flood control and escalation across alerts (``stream_processor.alert_manager``).
+    alert_manager: AlertManagerConfig = Field(default_factory=AlertManagerConfig)
     sink: SinkConfig = Field(default_factory=SinkConfig)
     kafka: KafkaTuning = Field(default_factory=KafkaTuning)
     #: A point with at least this many good readings in one record is scored with the

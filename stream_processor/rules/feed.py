@@ -40,7 +40,8 @@ class RulesFeed(mode.Service):
 
     async def on_start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+                                    enable_auto_commit=False, auto_offset_reset="earliest",
+                                    fetch_max_wait_ms=round(self.poll_s * 1000))
         await consumer.start()
         self._consumer = consumer
         tp = TopicPartition(self.topic, 0)

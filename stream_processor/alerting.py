@@ -5,6 +5,9 @@ least ``open_score``; its id is :func:`~parkwatch.wire.alerts.alert_id` of the
 point, the rule and that reading's time, so a replay reopens the same id. It
 resolves after ``clear_after`` consecutive scored readings below
 ``clear_score``; a reading at or above ``clear_score`` restarts that count.
+A point firing again within ``reopen_within`` (event time) of its alert's
+resolution reopens that alert (same id, ``open`` again, message says so)
+rather than opening a new one: a chattering point is one incident.
 Severity is ``critical`` from ``critical_score``, else ``warning``, fixed when the alert
 opens (escalation and acknowledgement belong to the alert lifecycle, later).
 """
@@ -62,12 +65,21 @@ class AnomalyScoreRule:
             if score < cfg.open_score:
                 return None
             severity: Severity = "critical" if score >= cfg.critical_score else "warning"
-            alert = ps.alert = OpenAlert(
-                alert_id(record.site, record.gateway, record.device, reading.point, RULE, reading.ts_ms),
-                reading.ts_ms,
-                severity,
-            )
             message = f"{reading.point} = {reading.value:.6g}, {_band(explanation)}"
+            recent = ps.resolved
+            if (recent is not None and cfg.reopen_within_s is not None
+                    and reading.ts_ms - ps.resolved_ms <= cfg.reopen_within_s * 1000):
+                alert = ps.alert = recent
+                alert.normal_streak = 0
+                if severity == "critical":
+                    alert.severity = severity
+                message += ", fired again"
+            else:
+                alert = ps.alert = OpenAlert(
+                    alert_id(record.site, record.gateway, record.device, reading.point, RULE, reading.ts_ms),
+                    reading.ts_ms,
+                    severity,
+                )
             return self._event(record, reading, explanation, alert, "open", message)
         if score >= cfg.clear_score:
             alert.normal_streak = 0
@@ -76,6 +88,7 @@ class AnomalyScoreRule:
         if alert.normal_streak < cfg.clear_after:
             return None
         ps.alert = None
+        ps.resolved, ps.resolved_ms = alert, reading.ts_ms
         message = (
             f"{reading.point} back to normal for {alert.normal_streak} readings: "
             f"{reading.value:.6g}, {_band(explanation)}"

@@ -60,12 +60,16 @@ class AlertConfig(BaseModel):
     as normal (hysteresis against chattering).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     open_score: float = Field(default=0.9, gt=0.0, le=1.0)
     critical_score: float = Field(default=0.99, gt=0.0, le=1.0)
     clear_score: float = Field(default=0.5, gt=0.0, le=1.0)
     clear_after: int = Field(default=10, ge=1)
+    #: A point whose alert resolved and fires again within this time (event time) reopens the
+    #: same alert instead of opening a new one: one incident, not a chattering series. Applies
+    #: to monitoring rules too. null turns it off.
+    reopen_within_s: Duration | None = Field(default=600.0, alias="reopen_within")
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -36,6 +36,9 @@ class PointState:
     #: Readings at or before this time are stored but not scored again (replays, duplicates).
     last_scored_ms: int = -1
     alert: OpenAlert | None = None
+    #: The last resolved alert and when it resolved: firing again soon reopens it.
+    resolved: OpenAlert | None = None
+    resolved_ms: int = -1
     #: Rule id -> that rule's state for this point (:mod:`stream_processor.rules`); None if no rule.
     rules: dict[str, RuleState] | None = None
 

@@ -84,6 +84,18 @@ def test_an_anomaly_alone_does_not_resolve_or_reopen() -> None:
     assert [a.state for a in alerts] == ["open"], "the second spike restarts the clear count"
 
 
+@pytest.mark.parametrize(("gap", "same_incident"), [(60, True), (700, False)])
+def test_firing_again_soon_after_resolving_reopens_the_same_alert(gap: int, same_incident: bool) -> None:
+    config = ProcessorConfig(detector=EWMA, alerts=AlertConfig(clear_after=3, reopen_within="10m"))
+    values = _series(30) + [90.0] + _series(gap, seed=3) + [150.0] + _series(5, seed=4)
+    _, alerts = _run(RecordScorer(config), DeviceState(), values, per_record=1)
+    assert [a.state for a in alerts] == ["open", "resolved", "open", "resolved"]
+    first, again = alerts[0], alerts[2]
+    assert (again.id == first.id) is same_incident
+    assert again.started_ms == (first.started_ms if same_incident else T0 + (31 + gap) * 1000)
+    assert again.message.endswith(", fired again") is same_incident
+
+
 def test_state_survives_the_changelog_codec() -> None:
     scorer = RecordScorer(ProcessorConfig())
     state = DeviceState()

@@ -66,6 +66,9 @@ class RuleState:
     severity: str = "warning"
     #: Start of the open alert, or -1.
     alert_ms: int = -1
+    #: The last resolved alert's start and when it resolved (reopening, see the engine), or -1.
+    resolved_started_ms: int = -1
+    resolved_ms: int = -1
     #: Since when the condition holds without an alert yet (delay / ``for``), or -1.
     since_ms: int = -1
     #: Since when a score rule's score is back below its level, or -1.

@@ -6,6 +6,8 @@ incident started, so a replay or another worker derives the same id. A rule
 that was removed or disabled while its alert was open resolves that alert
 the next time the point is judged or swept. A rule edited to another
 condition type starts the point afresh (its open alert resolves first).
+A rule alert firing again within ``reopen_within_s`` (event time) of its
+resolution reopens the same alert, as the anomaly rule does.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ class RuleEngine:
     [('resolved', 'rule ch4-high no longer applies to ch4')]
     """
 
-    def __init__(self, book: RuleBook) -> None:
+    def __init__(self, book: RuleBook, reopen_within_s: float | None = None) -> None:
         self.book = book
+        self.reopen_within_ms = None if reopen_within_s is None else reopen_within_s * 1000
 
     def rules_for(self, record: DeviceRecord, point: str, ps: PointState) -> tuple[Rule, ...] | None:
         """The rules to run for this point's readings, or None when there is nothing to do."""
@@ -80,6 +83,7 @@ class RuleEngine:
             else:
                 changes = observe_stale(cast(StaleCondition, cond), st, reading.point, reading.ts_ms, now_ms)
             for change in changes:
+                self._reopen(st, change, reading.ts_ms)
                 events.append(self._event(record, reading.point, rule.id, rule.severity, st, change,
                                           reading.ts_ms, value))
         if states is not None and not states:
@@ -98,11 +102,24 @@ class RuleEngine:
             if isinstance(rule.condition, StaleCondition):
                 st = self._state(record, point, ps, rule, now_ms, events)
                 for change in check_stale(rule.condition, st, point, ps.last_scored_ms, now_ms):
+                    self._reopen(st, change, now_ms)
                     events.append(self._event(record, point, rule.id, rule.severity, st, change, now_ms,
                                               None))
         if ps.rules is not None and not ps.rules:
             ps.rules = None
         return events
+
+    def _reopen(self, st: RuleState, change: Change, ts_ms: int) -> None:
+        """Remember a resolution; turn an opening soon after one into reopening that alert."""
+        if change.kind == "predicted":
+            return
+        if change.action == "resolved":
+            st.resolved_started_ms, st.resolved_ms = change.started_ms, ts_ms
+            return
+        window = self.reopen_within_ms
+        if window is not None and st.resolved_ms >= 0 and change.started_ms - st.resolved_ms <= window:
+            change.started_ms = st.alert_ms = st.resolved_started_ms
+            change.message += ", fired again"
 
     def _state(self, record: DeviceRecord, point: str, ps: PointState, rule: Rule, ts_ms: int,
                events: list[AlertEvent]) -> RuleState:

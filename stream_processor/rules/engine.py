@@ -60,6 +60,8 @@ class RuleEngine:
 
     def rules_for(self, record: DeviceRecord, point: str, ps: PointState) -> tuple[Rule, ...] | None:
         """The rules to run for this point's readings, or None when there is nothing to do."""
+        if not self.book and not ps.rules:
+            return None
         rules = self.book.for_point(record.site, record.gateway, record.device, point)
         return rules if rules or ps.rules else None
 

@@ -24,6 +24,7 @@ _LAZY_COMMANDS = {
     "bridge": "stream_processor.cli:bridge",
     "processor": "stream_processor.cli:processor",
     "api": "cloud_api.cli:api",
+    "rules": "cloud_api.rules_file:rules",
     "demo": "parkwatch.demo:demo",
     "dashboards": "dashboards.cli:dashboards",
 }

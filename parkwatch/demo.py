@@ -1,7 +1,8 @@
 """``parkwatch demo``: the local stack, a simulated park and a live view of the pipeline.
 
 Brings the stack up if needed, starts every component through
-:class:`~parkwatch.park.LocalPark`, injects anomalies at the simulator and
+:class:`~parkwatch.park.LocalPark`, applies the demo park's monitoring rules
+through the API, injects anomalies at the simulator and
 shows readings/s, anomalies and alerts as they happen. At the end it stops
 the field first, waits for the pipeline to drain and prints a summary whose
 ``readings_sent``, ``readings_stored`` and ``alerts`` lines are checked by CI.
@@ -32,10 +33,11 @@ from parkwatch.stack import stack_down, stack_status, stack_up
 from parkwatch.wire.frames import decode_frame
 from parkwatch.wire.topics import mqtt_subscription
 
-__all__ = ["demo", "DEMO_GATEWAYS", "demo_injections"]
+__all__ = ["demo", "DEMO_GATEWAYS", "DEMO_RULES", "demo_injections"]
 
 _REPO = Path(__file__).resolve().parent.parent
 DEMO_GATEWAYS = sorted((_REPO / "firmware_configs" / "gateways").glob("demo-*.yaml"))
+DEMO_RULES = _REPO / "firmware_configs" / "rules" / "demo-park.yaml"
 #: Score at or above which a reading counts as anomalous in the live view.
 ANOMALY_SCORE = 0.9
 
@@ -169,6 +171,9 @@ def demo(duration_s: float | None, keep_stack: bool) -> None:
     view = _View(time.monotonic(), duration_s)
     try:
         park.start()
+        console.print("monitoring rules (firmware_configs/rules/demo-park.yaml, through the API):")
+        for line in park.apply_rules(DEMO_RULES):
+            console.print(f"  {line}")
         last: list[float] = []
         with Live(view.render(), console=console, refresh_per_second=2, transient=False) as live:
             try:

@@ -134,6 +134,32 @@ class LocalPark:
         for comp in self.edges:
             comp.start(env)
 
+    def apply_rules(self, path: Path) -> list[str]:
+        """Apply a rules file through the API as this run's own admin; returns one line per rule.
+
+        The run's API store is its own (see ``_env``), so the park creates an admin
+        ``local-park`` and a token in it first, as an operator would with
+        ``parkwatch api users add`` and ``parkwatch api tokens create``.
+        """
+        from cloud_api.accounts import AccountStore
+        from cloud_api.db import Database, normalise_url
+        from cloud_api.rules_file import apply_rules, load_rules_file
+
+        entries = load_rules_file(path)
+        db = Database(normalise_url(self._env()["PARKWATCH_API_DB_URL"], self.settings.state_dir))
+        db.open()
+        try:
+            store = AccountStore(db)
+            now = int(time.time() * 1000)
+            if "local-park" not in {name for name, *_ in store.list_users()}:
+                store.add_user("local-park", "admin", [], now)
+            token = store.create_token("local-park", now, now + 86_400_000, "rules of a local park run").text
+        finally:
+            db.close()
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=self.settings.api_url, headers=headers, timeout=15.0) as api:
+            return [f"{a.rule_id} {a.action} v{a.version}" for a in apply_rules(api, entries)]
+
     def _wait_api(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -1,9 +1,10 @@
 """End to end through every real service: simulator → edge → MQTT → bridge → Kafka → Faust → InfluxDB, API.
 
-One run of the whole park (as ``parkwatch demo`` runs it) with a spike
-injected at the simulator; the test then checks what an operator would:
-the spike became an alert readable from the API, and InfluxDB holds exactly
-as many readings as the edge agents had acknowledged by the broker.
+One run of the whole park (as ``parkwatch demo`` runs it, with the demo's
+rules file applied through the API) with a spike injected at the simulator;
+the test then checks what an operator would: the spike became an alert
+readable from the API, and InfluxDB holds exactly as many readings as the
+edge agents had acknowledged by the broker.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from parkwatch.demo import DEMO_GATEWAYS
+from parkwatch.demo import DEMO_GATEWAYS, DEMO_RULES
 from parkwatch.influxql import influxql
 from parkwatch.park import LocalPark
 from parkwatch.settings import Settings
@@ -44,6 +45,8 @@ def test_spike_becomes_an_alert_and_every_reading_is_stored(stack: Settings, tmp
     park = LocalPark(stack, tmp_path / "park", configs, [f"spike:gas-01:ch4:at={SPIKE_AT_S}s"])
     try:
         park.start()
+        applied = park.apply_rules(DEMO_RULES)
+        again = park.apply_rules(DEMO_RULES)
         deadline = time.monotonic() + SPIKE_AT_S + 30
         spike_alerts: list[dict[str, object]] = []
         while time.monotonic() < deadline and not spike_alerts:
@@ -57,6 +60,8 @@ def test_spike_becomes_an_alert_and_every_reading_is_stored(stack: Settings, tmp
     finally:
         park.stop()
 
+    assert applied and all(line.endswith(" created v1") for line in applied), applied
+    assert all(line.endswith(" unchanged v1") for line in again), again
     truth = [json.loads(line) for line in park.truth_log.read_text().splitlines()]
     assert [(t["kind"], t["device"], t["point"]) for t in truth] == [("spike", "gas-01", "ch4")]
     assert spike_alerts, "the injected spike produced no alert in the API"

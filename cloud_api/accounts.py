@@ -17,6 +17,14 @@ random 256-bit secret cannot be guessed either way, so a fast hash is as safe
 and lets every request be checked with one indexed lookup. ``token_id`` is
 not secret: it names the token in listings, the audit log and revocations.
 
+Verified tokens are remembered for :data:`TOKEN_CACHE_S` seconds
+(:meth:`AccountStore.cached`), so a busy client costs one database read per
+token every few seconds instead of one per request. A change made through the
+same :class:`AccountStore` (revoking a token, an inspector's sites) forgets
+them all at once; one made elsewhere (``parkwatch api tokens revoke`` is
+another process, as is a second API process on the same PostgreSQL) takes
+effect within :data:`TOKEN_CACHE_S`. Expiry is checked on every use.
+
     >>> token = new_token()
     >>> token.text.startswith("pw_") and len(token.secret_sha256) == 64
     True
@@ -28,6 +36,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
@@ -46,12 +56,18 @@ __all__ = [
     "AccountStore",
     "new_token",
     "hash_token",
+    "TOKEN_CACHE_S",
 ]
 
 Role = Literal["admin", "commander", "inspector", "viewer"]
 ROLES: Final = get_args(Role)
 #: Roles that see sensitive values unmasked.
 CLEARED_ROLES: Final = frozenset({"admin", "commander"})
+#: How long a verified token is trusted without asking the database again: the longest a
+#: revocation (or a change of sites) made by another process takes to reach this one.
+TOKEN_CACHE_S: Final = 5.0
+#: Verified tokens remembered at most (all forgotten at once beyond this, so memory is bounded).
+_TOKEN_CACHE_MAX: Final = 10_000
 
 
 class AccountError(ParkwatchError):
@@ -96,10 +112,42 @@ def new_token() -> NewToken:
 
 
 class AccountStore:
-    """Accounts and tokens in the API's database; every call is one transaction."""
+    """Accounts and tokens in the API's database; every call is one transaction.
 
-    def __init__(self, db: Database) -> None:
+    ``token_cache_s``: how long :meth:`cached` answers for a token :meth:`authenticate`
+    verified (0: never, every request reads the database).
+
+    >>> db = Database("sqlite:///:memory:")
+    >>> db.open()
+    >>> accounts = AccountStore(db)
+    >>> accounts.add_user("ada", "admin", [], 0)
+    >>> token = accounts.create_token("ada", 0, expires_ms=100)
+    >>> accounts.cached(token.text, 1) is None  # not verified yet
+    True
+    >>> accounts.authenticate(token.text, 1).name, accounts.cached(token.text, 1).name
+    ('ada', 'ada')
+    >>> accounts.cached(token.text, 100) is None  # expired
+    True
+    >>> accounts.revoke_token(token.token_id, 2)
+    >>> accounts.cached(token.text, 3), accounts.authenticate(token.text, 3)
+    (None, None)
+    >>> db.close()
+    """
+
+    def __init__(self, db: Database, token_cache_s: float = TOKEN_CACHE_S) -> None:
         self.db = db
+        self.token_cache_s = token_cache_s
+        #: SHA-256 of a verified token -> (principal, its expiry, monotonic time verified).
+        self._verified: dict[str, tuple[Principal, int | None, float]] = {}
+        #: Bumped by every account change; a verification that raced with one is not remembered.
+        self._generation = 0
+        self._cache_lock = threading.Lock()
+
+    def _forget_verified(self) -> None:
+        """After a change to accounts or tokens: verify every token again on its next use."""
+        with self._cache_lock:
+            self._generation += 1
+            self._verified.clear()
 
     def add_user(self, name: str, role: str, sites: list[str], now_ms: int) -> None:
         if role not in ROLES:
@@ -119,6 +167,7 @@ class AccountStore:
             conn.execute(delete(user_sites).where(user_sites.c.user_name == name))
             if sites:
                 conn.execute(insert(user_sites), [{"user_name": name, "site": s} for s in sorted(set(sites))])
+        self._forget_verified()
 
     def list_users(self) -> list[tuple[str, str, list[str], bool]]:
         """``(name, role, sites, disabled)`` for every user, by name."""
@@ -156,16 +205,39 @@ class AccountStore:
             ).first()
             if done is None:
                 raise AccountError(f"no active token {token_id!r}")
+        self._forget_verified()
+
+    def cached(self, text: str, now_ms: int) -> Principal | None:
+        """The principal of a token :meth:`authenticate` verified less than ``token_cache_s`` ago
+        and that has not expired since; ``None``: not known here, ask :meth:`authenticate`.
+
+        No database access and no blocking, so it may run on the event loop.
+        """
+        entry = self._verified.get(hash_token(text))
+        if entry is None:
+            return None
+        principal, expires_ms, verified_s = entry
+        if time.monotonic() - verified_s >= self.token_cache_s:
+            return None
+        if expires_ms is not None and expires_ms <= now_ms:
+            return None
+        return principal
 
     def authenticate(self, text: str, now_ms: int) -> Principal | None:
-        """The principal a bearer token stands for, or ``None`` (unknown, revoked, expired, disabled)."""
+        """The principal a bearer token stands for, or ``None`` (unknown, revoked, expired, disabled).
+
+        Always reads the database; a token found valid is remembered for :meth:`cached`.
+        """
+        secret_sha256 = hash_token(text)
+        generation = self._generation
+        verified_s = time.monotonic()
         with self.db.read() as conn:
             row = conn.execute(
                 select(
                     tokens.c.token_id, tokens.c.expires_ms, tokens.c.revoked_ms, users.c.name, users.c.role
                 )
                 .join(users, users.c.name == tokens.c.user_name)
-                .where(tokens.c.secret_sha256 == hash_token(text), users.c.disabled == 0)
+                .where(tokens.c.secret_sha256 == secret_sha256, users.c.disabled == 0)
             ).first()
             if row is None or row.revoked_ms is not None:
                 return None
@@ -178,7 +250,14 @@ class AccountStore:
                         select(user_sites.c.site).where(user_sites.c.user_name == row.name)
                     ).scalars()
                 )
-        return Principal(row.name, row.role, sites, row.token_id)
+        principal = Principal(row.name, row.role, sites, row.token_id)
+        if self.token_cache_s > 0:
+            with self._cache_lock:
+                if generation == self._generation:  # no account change since the read began
+                    if len(self._verified) >= _TOKEN_CACHE_MAX:
+                        self._verified.clear()
+                    self._verified[secret_sha256] = (principal, row.expires_ms, verified_s)
+        return principal
 
     @staticmethod
     def _require_user(conn: Connection, name: str) -> None:

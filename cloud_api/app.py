@@ -3,8 +3,9 @@
 :func:`create_app` only builds and validates (an unsupported ``api_db_url``, an
 invalid gateway config or classification raise
 :class:`~parkwatch.errors.ConfigError` here, before any port opens). The
-lifespan does the I/O: it opens the database, starts the alerts consumer and
-the unshelving loop, and on shutdown stops them before closing the database.
+lifespan does the I/O: it opens the database, starts the alerts consumer, the
+unshelving loop, the stream hub and the live values poller, and on shutdown
+stops them before closing the database.
 
 Example (nothing is opened until the app is served)::
 
@@ -25,16 +26,27 @@ from contextlib import asynccontextmanager
 from anyio import CapacityLimiter
 from fastapi import FastAPI
 
-from cloud_api import admin_api, alert_workflow_api, alerts_api, console_api, health, registry_api, stream_api
+from cloud_api import (
+    admin_api,
+    alert_workflow_api,
+    alerts_api,
+    console_api,
+    health,
+    registry_api,
+    rules_api,
+    stream_api,
+)
 from cloud_api.accounts import AccountStore
 from cloud_api.alerts_consumer import AlertsConsumer
 from cloud_api.audit import AuditLog
 from cloud_api.config import ApiSettings
 from cloud_api.dependencies import Services, read_threads
 from cloud_api.limits import LimitsMiddleware, TokenBucketLimiter
+from cloud_api.live_values import LiveValues
 from cloud_api.problems import install_problem_handlers
-from cloud_api.publisher import AlertPublisher, KafkaAlertPublisher
+from cloud_api.publisher import KafkaPublisher, Publisher
 from cloud_api.registry import Registry, load_classification
+from cloud_api.rules import RuleBook
 from cloud_api.store import store_for
 from cloud_api.stream_hub import StreamHub
 from parkwatch.settings import Settings
@@ -45,21 +57,23 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings, api_settings: ApiSettings | None = None, publisher: AlertPublisher | None = None
+    settings: Settings, api_settings: ApiSettings | None = None, publisher: Publisher | None = None
 ) -> FastAPI:
     """The API for ``settings`` (where things are) and ``api_settings`` (how it behaves)."""
     api_settings = api_settings if api_settings is not None else ApiSettings()
     store = store_for(settings)
+    publisher = publisher if publisher is not None else KafkaPublisher(settings.kafka_bootstrap)
     services = Services(
         settings=settings,
         api_settings=api_settings,
         store=store,
         accounts=AccountStore(store.db),
         audit=AuditLog(store.db),
-        publisher=publisher if publisher is not None else KafkaAlertPublisher(settings.kafka_bootstrap),
+        publisher=publisher,
         registry=Registry(
             settings, api_settings.firmware_configs, load_classification(api_settings.classification)
         ),
+        rules=RuleBook(store.db, publisher),
         read_limiter=CapacityLimiter(read_threads(store.db.dialect)),
     )
 
@@ -72,12 +86,14 @@ def create_app(
         await consumer.start()
         unshelver = asyncio.create_task(alert_workflow_api.unshelve_expired(services), name="unshelve")
         await hub.start()
+        await live_values.start()
         log.info(
             "cloud API started: %r, Kafka %s, auth %s", store, settings.kafka_bootstrap, api_settings.auth
         )
         try:
             yield
         finally:
+            await live_values.stop()
             await hub.stop()
             unshelver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -92,7 +108,8 @@ def create_app(
         title="parkwatch cloud API",
         version="1",
         description=(
-            "Alerts, alert handling, maintenance windows, the registry of points and their history. "
+            "Alerts, alert handling, maintenance windows, monitoring rules, the registry of points and "
+            "their history. "
             "Every endpoint but /healthz needs `Authorization: Bearer <token>`."
         ),
         lifespan=lifespan,
@@ -100,6 +117,7 @@ def create_app(
     app.state.services = services
     hub = StreamHub(services)
     app.state.stream_hub = hub
+    live_values = LiveValues(services, hub)
     install_problem_handlers(app)
     app.add_middleware(
         LimitsMiddleware,
@@ -110,6 +128,7 @@ def create_app(
     app.include_router(alert_workflow_api.router)
     app.include_router(admin_api.router)
     app.include_router(registry_api.router)
+    app.include_router(rules_api.router)
     app.include_router(health.router)
     app.include_router(stream_api.router)
     app.include_router(console_api.router)

@@ -1,12 +1,13 @@
 """``/console/``: the web console, static files shipped in ``cloud_api/console/``.
 
-Two pages, plain HTML/CSS/JavaScript with no build step and nothing fetched
+Three pages, plain HTML/CSS/JavaScript with no build step and nothing fetched
 from the internet:
 
 * ``/console/wall``: the command centre's big screen (sites and gateways,
   counts, live alert feed, sparklines), updating from ``/api/v1/stream``;
 * ``/console/inspector``: the phone page (my open alerts, detail with the
-  trend and why it fired, acknowledge and resolve with a comment).
+  trend and why it fired, acknowledge and resolve with a comment);
+* ``/console/rules``: the monitoring rules, enable and disable, each rule's versions.
 
 The pages call the same REST API and stream as any client, with the token the
 user gives (kept in the browser's ``localStorage``; ``#token=...`` in the URL
@@ -62,6 +63,11 @@ def wall() -> FileResponse:
 @router.get("/inspector")
 def inspector() -> FileResponse:
     return _page("inspector.html")
+
+
+@router.get("/rules")
+def rules() -> FileResponse:
+    return _page("rules.html")
 
 
 @router.get("/static/{name}")

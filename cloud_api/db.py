@@ -1,8 +1,9 @@
 """The API's relational database: one schema and one code path for SQLite and PostgreSQL.
 
 Everything the API keeps (alerts and their history, who did what to them,
-users, tokens, site assignments, the audit log, maintenance windows) lives in
-the tables below, written with SQLAlchemy Core. The only dialect-specific
+users, tokens, site assignments, the audit log, maintenance windows, monitoring
+rules and their versions) lives in the tables below, written with SQLAlchemy
+Core. The only dialect-specific
 piece is ``INSERT ... ON CONFLICT``, which both databases accept and
 :func:`insert_for` picks the construct for.
 
@@ -51,11 +52,13 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.schema import CreateColumn
 
 from cloud_api.store import StoreError
 from parkwatch.errors import ConfigError
@@ -76,6 +79,8 @@ __all__ = [
     "audit_log",
     "maintenance_windows",
     "stream_events",
+    "rules",
+    "rule_versions",
 ]
 
 metadata = MetaData()
@@ -101,12 +106,16 @@ alerts = Table(
     Column("expected_low", Float),
     Column("expected_high", Float),
     Column("message", Text, nullable=False),
+    #: The flood incident (an alert of kind ``flood``) this alert is grouped under.
+    Column("group", String(128)),
+    Column("escalation", Integer, nullable=False, server_default="0"),
     Index("alerts_by_start", "started_ms", "id"),
     Index("alerts_by_site", "site", "started_ms", "id"),
     Index("alerts_by_device", "device", "started_ms", "id"),
     # Filters by state or severity: the list's ``total`` counts from the index alone.
     Index("alerts_by_state", "state", "started_ms", "id"),
     Index("alerts_by_severity", "severity", "started_ms", "id"),
+    Index("alerts_by_group", "group", "started_ms", "id"),
 )
 
 #: Every distinct state change; ``(alert_id, updated_ms, state)`` identifies one.
@@ -233,6 +242,37 @@ stream_events = Table(
     Index("stream_events_by_site", "site", "seq"),
 )
 
+# -- monitoring rules (parkwatch.wire.rules) -----------------------------------------------------
+
+#: The newest version of every rule, as published to the Kafka ``rules`` topic.
+#: See :mod:`cloud_api.rules`.
+rules = Table(
+    "rules",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("enabled", Integer, nullable=False),
+    #: ``condition.type``, for filtering.
+    Column("condition_type", String(32), nullable=False),
+    #: ``scope.site``; NULL: the rule watches every site.
+    Column("site", String(64)),
+    #: The version as on the wire (``Rule.encode``).
+    Column("body", Text, nullable=False),
+    #: When the rule was deleted (a tombstone published); its versions stay in ``rule_versions``.
+    Column("deleted_ms", BigInteger),
+    Index("rules_by_site", "site", "id"),
+)
+
+#: Every version of every rule, never changed: a rollback adds a new version.
+rule_versions = Table(
+    "rule_versions",
+    metadata,
+    Column("rule_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("site", String(64)),
+    Column("body", Text, nullable=False),
+)
+
 _SCHEMES: Final = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 
 
@@ -271,6 +311,21 @@ def insert_for(conn: Connection, table: Table) -> Any:
     return dialect.insert(table)
 
 
+def _add_missing_columns(conn: Connection) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for columns a table made by an older version lacks.
+
+    New columns must be nullable or have a ``server_default``, so existing rows stay valid.
+    """
+    inspector = inspect(conn)
+    quote = conn.dialect.identifier_preparer.format_table
+    for table in metadata.sorted_tables:
+        have = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have:
+                definition = CreateColumn(column).compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {quote(table)} ADD COLUMN {definition}")
+
+
 class Database:
     """An engine on ``url`` (SQLAlchemy form, see :func:`normalise_url`) and its transactions."""
 
@@ -287,14 +342,15 @@ class Database:
         return make_url(self.url).get_backend_name()
 
     def open(self) -> None:
-        """Connect and create missing tables and indexes (existing ones are kept as they are)."""
+        """Connect and create missing tables, columns and indexes (existing ones are kept as they are)."""
         if self._engine is not None:
             raise StoreError(f"{self!r} is already open")
         try:
             self._engine = self._create_engine()
             with self.write() as conn:
                 metadata.create_all(conn)
-                # create_all skips existing tables, indexes and all: add indexes new since then.
+                # create_all skips existing tables, indexes and all: add columns and indexes new since then.
+                _add_missing_columns(conn)
                 for table in metadata.sorted_tables:
                     for index in table.indexes:
                         index.create(conn, checkfirst=True)

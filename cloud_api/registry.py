@@ -14,6 +14,14 @@ the busiest endpoint awaits on the event loop. Building an ``httpx`` client
 costs tens of milliseconds of CPU (its TLS context), so neither is made per
 query, and kept-alive connections spare InfluxDB a TCP handshake each time.
 
+History reads of the same series and range share one InfluxDB query for
+:data:`HISTORY_CACHE_S` seconds after it began (several charts of one point,
+a wall reloaded by several screens, an alert's trend opened by several
+inspectors): InfluxDB's aggregation is the costliest part of the request and
+runs on the cores the API needs too. An answer is therefore at most that much
+older than the request; readings reach InfluxDB about a second after they
+were taken anyway, and masking and auditing stay per request.
+
 Classification (public / internal / sensitive) comes from a YAML file of
 fnmatch rules (``cloud_api/classification.yaml``); first match wins.
 
@@ -29,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -50,6 +59,8 @@ __all__ = [
     "Registry",
     "TimeSeriesError",
     "MAX_HISTORY_POINTS",
+    "HISTORY_CACHE_S",
+    "HistoryRow",
     "history_interval_ms",
 ]
 
@@ -59,6 +70,10 @@ MAX_HISTORY_POINTS: Final = 500
 _TIMEOUT_S: Final = 30.0
 #: Points whose classification is remembered (dropped all at once beyond this, so memory is bounded).
 _CLASSIFIED_MAX: Final = 100_000
+#: How long a history query's answer serves identical reads (see the module docstring).
+HISTORY_CACHE_S: Final = 2.0
+#: History answers kept at most; beyond it, those past :data:`HISTORY_CACHE_S` are dropped.
+_HISTORY_CACHE_MAX: Final = 1000
 _NICE_INTERVALS_MS: Final = [
     s * 1000 for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
 ] + [86_400_000 * d for d in (1, 2, 7, 14, 30)]
@@ -141,6 +156,11 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+#: One history bucket: ``(t_ms, mean, min, max, count)``.
+HistoryRow = tuple[int, float | None, float | None, float | None, int]
+_HistoryKey = tuple[tuple[str, str, str, str], int, int]
+
+
 class Registry:
     """Configured points (loaded at construction, no network) and InfluxDB reads.
 
@@ -148,9 +168,16 @@ class Registry:
     :meth:`history` is a coroutine. The app's lifespan calls :meth:`start` on
     its event loop before serving and :meth:`aclose` after; without
     :meth:`start`, :meth:`history` still works with a client per call.
+    ``history_cache_s``: see :data:`HISTORY_CACHE_S` (0: every read queries InfluxDB).
     """
 
-    def __init__(self, settings: Settings, firmware_configs: Path, classification: Classification) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        firmware_configs: Path,
+        classification: Classification,
+        history_cache_s: float = HISTORY_CACHE_S,
+    ) -> None:
         self.settings = settings
         self.classification = classification
         self._configured = _load_points(firmware_configs, classification)
@@ -158,6 +185,9 @@ class Registry:
         self._http = httpx.Client(timeout=_TIMEOUT_S, headers=self._headers)
         self._async_http: httpx.AsyncClient | None = None
         self._classified: dict[tuple[str, str, str, str], Level] = {}
+        self.history_cache_s = history_cache_s
+        #: (series, from, to) -> (monotonic time the query began, the query: running or done).
+        self._history: dict[_HistoryKey, tuple[float, asyncio.Future[tuple[int, list[HistoryRow]]]]] = {}
 
     async def start(self) -> None:
         """Create the asynchronous client on the running loop (its connections belong to it)."""
@@ -166,6 +196,7 @@ class Registry:
 
     async def aclose(self) -> None:
         """Close both clients; idempotent."""
+        self._history.clear()
         client, self._async_http = self._async_http, None
         if client is not None:
             await client.aclose()
@@ -225,12 +256,44 @@ class Registry:
 
     async def history(
         self, key: tuple[str, str, str, str], from_ms: int, to_ms: int
-    ) -> tuple[int, list[tuple[int, float | None, float | None, float | None, int]]]:
+    ) -> tuple[int, list[HistoryRow]]:
         """``(interval_ms, [(t_ms, mean, min, max, count), ...])`` for ``[from_ms, to_ms)``.
 
         One statement on one series (every tag pinned), bounded in time, one
-        field, empty buckets left out (``fill(none)``).
+        field, empty buckets left out (``fill(none)``). A read identical to one
+        begun less than ``history_cache_s`` ago (running or answered) shares its
+        answer, which callers must not modify. :class:`TimeSeriesError` if
+        InfluxDB is unavailable (an answer that failed is not kept).
         """
+        if self.history_cache_s <= 0:
+            return await self._query_history(key, from_ms, to_ms)
+        loop = asyncio.get_running_loop()
+        now_s = time.monotonic()
+        cache_key = (key, from_ms, to_ms)
+        entry = self._history.get(cache_key)
+        if entry is not None and now_s - entry[0] < self.history_cache_s and entry[1].get_loop() is loop:
+            return await asyncio.shield(entry[1])
+        if len(self._history) >= _HISTORY_CACHE_MAX:
+            self._history = {
+                k: (began_s, answer)
+                for k, (began_s, answer) in self._history.items()
+                if now_s - began_s < self.history_cache_s
+            }
+        answer = asyncio.ensure_future(self._query_history(key, from_ms, to_ms))
+        self._history[cache_key] = (now_s, answer)
+
+        def forget_failure(done: asyncio.Future[tuple[int, list[HistoryRow]]]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                if self._history.get(cache_key, (0.0, None))[1] is done:
+                    del self._history[cache_key]
+
+        answer.add_done_callback(forget_failure)
+        # Shielded: a caller that goes away does not cancel the query the others wait for.
+        return await asyncio.shield(answer)
+
+    async def _query_history(
+        self, key: tuple[str, str, str, str], from_ms: int, to_ms: int
+    ) -> tuple[int, list[HistoryRow]]:
         interval = history_interval_ms(from_ms, to_ms)
         site, gateway, device, point = key
         query = (
@@ -248,7 +311,7 @@ class Registry:
             series = self._series(resp, query)
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from exc
-        rows: list[tuple[int, float | None, float | None, float | None, int]] = []
+        rows: list[HistoryRow] = []
         for s in series:
             for t, mean, low, high, count in s.get("values", []):
                 rows.append((int(t), mean, low, high, int(count or 0)))

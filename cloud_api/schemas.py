@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloud_api.alerts_consumer import ConsumerState
 from parkwatch.wire.alerts import AlertState, Severity
+from parkwatch.wire.rules import RULE_ID_PATTERN, Rule, RuleSpec
 
 __all__ = [
     "Alert",
@@ -38,6 +39,9 @@ __all__ = [
     "PointList",
     "HistoryBucket",
     "PointHistory",
+    "RuleBody",
+    "RollbackBody",
+    "RuleList",
 ]
 
 
@@ -48,7 +52,7 @@ class Alert(BaseModel):
 
     id: str = Field(description="Deterministic incident id; every state change of the alert carries it.")
     state: AlertState
-    kind: str = Field(description='What raised it, e.g. "anomaly" or "threshold".')
+    kind: str = Field(description='What raised it, e.g. "anomaly", "limit" or "flood" (an incident).')
     rule: str
     severity: Severity
     site: str
@@ -62,6 +66,8 @@ class Alert(BaseModel):
     expected_low: float | None
     expected_high: float | None
     message: str
+    group: str | None = Field(description="Id of the flood incident (an alert of kind `flood`) it is in.")
+    escalation: int = Field(description="How often it was escalated for staying unacknowledged.")
 
 
 class AlertHistoryItem(BaseModel):
@@ -287,3 +293,24 @@ class PointHistory(BaseModel):
     interval_ms: int = Field(description="Bucket width, chosen so the range has at most 500 buckets.")
     masked: bool
     buckets: list[HistoryBucket]
+
+
+# -- monitoring rules ----------------------------------------------------------------------------
+
+
+class RuleBody(RuleSpec):
+    """A new rule: its id and what an author writes (see `parkwatch.wire.rules`)."""
+
+    id: str = Field(pattern=RULE_ID_PATTERN, description="Lower case letters, digits, `_.-`; ≤ 64.")
+
+
+class RollbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, le=2**31 - 1, description="The version whose content becomes the next one.")
+
+
+class RuleList(BaseModel):
+    items: list[Rule]
+    next_cursor: str | None
+    total: int

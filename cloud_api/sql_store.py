@@ -7,7 +7,12 @@ history row and changes nothing.
 
 An ``open`` event for a point inside an active maintenance window is stored
 as ``suppressed`` (ISA-18.2 "suppressed by design"); the history keeps it
-under the state it was stored as, so a redelivery is still recognised.
+under the state it was stored as, so a redelivery is still recognised. An
+``open`` event carrying an escalation (``escalation > 0``) or a flood group
+for an alert an operator has acknowledged or shelved keeps that state (with
+the event's other fields): the stream processor's alert manager escalates
+alerts nobody acknowledged and groups floods by re-publishing members, and
+an acknowledgement that crossed such an update on the way wins.
 
 Example (``:memory:``; a real deployment uses a file or PostgreSQL)::
 
@@ -57,12 +62,14 @@ from cloud_api.store import (
     ApplyResult,
     PartitionKey,
 )
-from parkwatch.wire.alerts import AlertEvent
+from parkwatch.wire.alerts import AlertEvent, AlertState
 
 __all__ = ["SqlAlertStore", "window_matches_clause"]
 
 _ALERT_COLUMNS: Final = tuple(f.name for f in fields(AlertEvent))
 _HISTORY_COLUMNS: Final = ("state", "severity", "updated_ms", "value", "score", "message")
+#: States an escalation leaves as they are (see the module docstring).
+_OPERATOR_STATES: Final[frozenset[str]] = frozenset({"acknowledged", "shelved"})
 
 
 class SqlAlertStore:
@@ -96,6 +103,8 @@ class SqlAlertStore:
             for event in events:
                 if event.state == "open" and _in_window(event, windows):
                     event = replace(event, state="suppressed")
+                elif event.state == "open" and (event.escalation > 0 or event.group is not None):
+                    event = replace(event, state=_operator_state(conn, event.id) or "open")
                 self._apply_one(conn, event, result)
             for (topic, partition), offset in positions.items():
                 stmt = insert_for(conn, consumer_positions).values(
@@ -251,6 +260,12 @@ class SqlAlertStore:
         return [r.id for r in rows]
 
 
+def _operator_state(conn: Connection, alert_id: str) -> AlertState | None:
+    """The alert's stored state if an operator put it there and an escalation must not undo it."""
+    state = conn.execute(select(alerts.c.state).where(alerts.c.id == alert_id)).scalar()
+    return state if state in _OPERATOR_STATES else None
+
+
 def _where(query: AlertQuery) -> list[Any]:
     clauses: list[Any] = []
     if query.site is not None:
@@ -259,6 +274,8 @@ def _where(query: AlertQuery) -> list[Any]:
         clauses.append(alerts.c.site.in_(query.sites) if query.sites else False)
     if query.device is not None:
         clauses.append(alerts.c.device == query.device)
+    if query.group is not None:
+        clauses.append(alerts.c.group == query.group)
     if query.states:
         clauses.append(alerts.c.state.in_(query.states))
     if query.severities:

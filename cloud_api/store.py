@@ -69,6 +69,8 @@ class AlertQuery:
     #: Only these sites (an inspector's assignment); ``None`` means every site.
     sites: tuple[str, ...] | None = None
     device: str | None = None
+    #: Members of this flood incident (alerts whose ``group`` is its id).
+    group: str | None = None
     states: tuple[AlertState, ...] = ()
     severities: tuple[Severity, ...] = ()
     #: Alerts that started at or after this time (inclusive).

@@ -11,6 +11,7 @@ Messages from the server (JSON text)::
     {"type": "hello", "seq": 41, "user": "ines", "role": "inspector", "sites": ["north"]}
     {"type": "alert", "seq": 42, "alert": {... the alert as in GET /api/v1/alerts ...}}
     {"type": "reset", "seq": 97}    # too much was missed: reload with REST, continue from 97
+    {"type": "values", "items": [...]}  # with ?values=true: points' newest readings, on change
     {"type": "ping"}                # every 15 s when idle
     {"type": "error", "status": 401, "detail": "..."}   # then the socket closes
 
@@ -19,7 +20,8 @@ Messages from the server (JSON text)::
 reconnects with ``?since=<seq>``: it is first sent every change after it that
 it may see (oldest first), then live ones, without gaps or repeats. An
 inspector is sent only the assigned sites; roles without clearance get
-sensitive points masked, as in the REST API.
+sensitive points masked, as in the REST API. Values are not numbered and not
+replayed: see :mod:`cloud_api.live_values`.
 
 Close codes: 4401 no or bad token; 4408 the client fell too far behind
 (reconnect with ``since``); 1001 the server is shutting down.
@@ -123,6 +125,7 @@ async def stream(
     websocket: WebSocket,
     since: Annotated[int | None, Query(ge=0, description="Last `seq` the client saw.")] = None,
     token: Annotated[str | None, Query(max_length=200)] = None,
+    values: Annotated[bool, Query(description="Also send points' live values.")] = False,
 ) -> None:
     """Alert changes as they are applied; see the module docstring for the protocol."""
     services: Services = websocket.app.state.services
@@ -135,7 +138,7 @@ async def stream(
         )
         await websocket.close(4401)
         return
-    subscriber = hub.subscribe(principal)
+    subscriber = hub.subscribe(principal, values)
     reader: asyncio.Task[None] | None = None
     try:
         head = hub.delivered
@@ -159,7 +162,9 @@ async def stream(
             if subscriber.overflowed:
                 await websocket.close(4408, "too far behind; reconnect with since")
                 return
-            if seq > last:
+            if seq is None:
+                await websocket.send_text(text)
+            elif seq > last:
                 await websocket.send_text(text)
                 last = seq
     except (WebSocketDisconnect, RuntimeError, OSError):

@@ -57,8 +57,15 @@ def alert_message(seq: int, event: AlertEvent) -> str:
 @dataclass(eq=False)
 class Subscriber:
     principal: Principal
-    queue: asyncio.Queue[tuple[int, str]] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
+    #: ``(seq, text)``: alert changes by their ``seq``; ``None`` for messages outside the log (values).
+    queue: asyncio.Queue[tuple[int | None, str]] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
     overflowed: bool = False
+    #: Wants live values (:mod:`cloud_api.live_values`).
+    values: bool = False
+    #: The next round of values sends every known value, not only the changed ones.
+    values_snapshot_due: bool = True
+    #: Sensitive points whose values this subscriber's receipt was audited for.
+    audited_points: set[str] = field(default_factory=set)
 
 
 class StreamHub:
@@ -95,8 +102,8 @@ class StreamHub:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wakeup.set)
 
-    def subscribe(self, principal: Principal) -> Subscriber:
-        subscriber = Subscriber(principal)
+    def subscribe(self, principal: Principal, values: bool = False) -> Subscriber:
+        subscriber = Subscriber(principal, values=values)
         self.subscribers.add(subscriber)
         return subscriber
 

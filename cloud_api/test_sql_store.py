@@ -18,7 +18,7 @@ from cloud_api.sql_store import SqlAlertStore
 from cloud_api.store import AlertQuery, StoreError, store_for
 from parkwatch.errors import ConfigError
 from parkwatch.settings import Settings
-from parkwatch.wire.alerts import AlertEvent
+from parkwatch.wire.alerts import AlertEvent, AlertState
 
 BASE = AlertEvent(
     id="a1",
@@ -98,11 +98,38 @@ def test_existing_v1_file_keeps_working(tmp_path: Path) -> None:
             "updated_ms INTEGER NOT NULL, value REAL, score REAL, expected_low REAL, expected_high REAL, "
             "message TEXT NOT NULL); PRAGMA user_version = 1;"
         )
+        conn.execute(
+            "INSERT INTO alerts VALUES ('old', 'open', 'anomaly', 'r', 'info', 'north', 'gw', 'd', 'p', "
+            "1, 1, NULL, NULL, NULL, NULL, 'before group and escalation')"
+        )
     s = _store(path)
     s.open()
-    s.apply([BASE], {})
-    assert s.query(AlertQuery()).total == 1
+    s.apply([replace(BASE, group="flood-1", escalation=2)], {})
+    assert s.query(AlertQuery()).total == 2
     s.close()
+    s.open()  # adding the new columns happens once
+    old, new = s.get("old"), s.get("a1")
+    assert old is not None and (old.alert.group, old.alert.escalation) == (None, 0)
+    assert new is not None and (new.alert.group, new.alert.escalation) == ("flood-1", 2)
+    assert [a.id for a in s.query(AlertQuery(group="flood-1")).items] == ["a1"]
+    s.close()
+
+
+@pytest.mark.parametrize("held", ["acknowledged", "shelved"])
+def test_an_escalation_does_not_undo_an_operators_state(store: SqlAlertStore, held: AlertState) -> None:
+    handled = replace(BASE, state=held, updated_ms=2_000)
+    escalated = replace(BASE, updated_ms=3_000, escalation=1, severity="critical", message="escalated")
+    store.apply([BASE, handled], {})
+    assert store.apply([escalated], {}).recorded == 1
+    found = store.get("a1")
+    assert found is not None
+    assert found.alert == replace(escalated, state=held)
+    assert store.apply([escalated], {}).duplicates == 1  # a redelivery is still recognised
+    # An escalation of an alert nobody handled opens it as it is; so does a plain re-open of a handled one.
+    store.apply([replace(BASE, id="a2"), replace(BASE, id="a2", updated_ms=2_000, escalation=1)], {})
+    assert (store.get("a2") or pytest.fail()).alert.escalation == 1
+    store.apply([replace(BASE, state="open", updated_ms=4_000)], {})
+    assert (store.get("a1") or pytest.fail()).alert.state == "open"
 
 
 def test_calls_before_open_raise_store_error() -> None:

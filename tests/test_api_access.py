@@ -13,19 +13,26 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import create_engine
 
 from cloud_api.app import create_app
 from cloud_api.config import ApiSettings
+from cloud_api.db import Database, normalise_url
 from cloud_api.dependencies import Services, now_ms
+from cloud_api.sql_store import SqlAlertStore
+from cloud_api.store import AlertQuery
 from cloud_api.testing import PostgresUnavailable, new_database
 from parkwatch.settings import Settings
 from parkwatch.wire.alerts import AlertEvent, alert_id
+from parkwatch.wire.topics import KAFKA_ALERTS
+from stream_processor.kafka_topics import ensure_topics
 from tests.test_api_alerts import ensure_alerts_topic, eventually
 
 pytestmark = [pytest.mark.services, pytest.mark.anyio]
@@ -48,6 +55,8 @@ class Api:
     north: AlertEvent
     south: AlertEvent
     sensitive: AlertEvent
+    #: A rule the endpoint matrix creates, changes and deletes.
+    rule_id: str = field(default_factory=lambda: f"matrix-{uuid.uuid4().hex[:10]}")
 
     def headers(self, role: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
@@ -65,7 +74,7 @@ def _event(site: str, device: str, point: str, started_ms: int, **changes: Any) 
     return replace(event, **changes)
 
 
-def _database_url(backend: str, tmp: Path) -> str:
+def database_url(backend: str, tmp: Path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp / 'api.sqlite'}"
     try:
@@ -78,8 +87,9 @@ def _database_url(backend: str, tmp: Path) -> str:
 async def api(request: pytest.FixtureRequest, stack: Settings, tmp_path_factory: pytest.TempPathFactory
               ) -> AsyncIterator[Api]:  # fmt: skip
     await ensure_alerts_topic(stack)
+    await ensure_topics(stack)  # `rules`, as the stream processor creates it
     settings = stack.model_copy(
-        update={"api_db_url": _database_url(request.param, tmp_path_factory.mktemp("api"))}
+        update={"api_db_url": database_url(request.param, tmp_path_factory.mktemp("api"))}
     )
     api_settings = ApiSettings(
         auth="tokens", rate_per_s=1000, rate_burst=1000, firmware_configs=REPO / "firmware_configs",
@@ -111,6 +121,11 @@ HANDLERS = {"admin": {200, 409}, "commander": {200, 409}, "inspector": {200, 409
 MANAGERS = {"admin": {201}, "commander": {201}, "inspector": {403}, "viewer": {403}}
 
 
+def _authors(admin: int, commander: int) -> dict[str, set[int]]:
+    """Rule changes: admin and commander (who repeats the admin's change on the same rule)."""
+    return {"admin": {admin}, "commander": {commander}, "inspector": {403}, "viewer": {403}}
+
+
 def _matrix(api: Api) -> list[tuple[str, str, dict[str, Any], dict[str, set[int]]]]:
     a = api.north.id
     later = now_ms() + 3_600_000
@@ -120,6 +135,13 @@ def _matrix(api: Api) -> list[tuple[str, str, dict[str, Any], dict[str, set[int]
         "from_ms": later,
         "until_ms": later + 1000,
         "reason": "test",
+    }
+    r = f"/api/v1/rules/{api.rule_id}"
+    # Scoped to a point that exists nowhere: the session's workers read the same rules topic.
+    rule = {
+        "name": "matrix",
+        "scope": {"site": "north", "point": api.rule_id},
+        "condition": {"type": "stale", "after": 60},
     }
     return [
         ("GET", "/api/v1/alerts", {}, ALLOWED_ALL),
@@ -152,6 +174,16 @@ def _matrix(api: Api) -> list[tuple[str, str, dict[str, Any], dict[str, set[int]
             {"params": {"from_ms": now_ms() - 3_600_000, "to_ms": now_ms()}},
             ALLOWED_ALL,
         ),
+        ("POST", "/api/v1/rules", {"json": {"id": api.rule_id, **rule}}, _authors(201, 409)),
+        ("GET", "/api/v1/rules", {}, ALLOWED_ALL),
+        ("GET", r, {}, ALLOWED_ALL),
+        ("PUT", r, {"json": {**rule, "name": "edited"}}, _authors(200, 200)),
+        ("POST", f"{r}/disable", {}, _authors(200, 409)),
+        ("POST", f"{r}/enable", {}, _authors(200, 409)),
+        ("POST", f"{r}/rollback", {"json": {"version": 1}}, _authors(200, 200)),
+        ("GET", f"{r}/versions", {}, ALLOWED_ALL),
+        ("GET", f"{r}/versions/1", {}, ALLOWED_ALL),
+        ("DELETE", r, {}, _authors(204, 404)),
     ]
 
 
@@ -160,7 +192,13 @@ async def test_every_endpoint_with_every_role_and_without_token(api: Api) -> Non
     documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops if p != "/healthz"}
     matrix = _matrix(api)
     tried = {
-        (m, p.replace(api.north.id, "{alert_id}").replace("987654321", "{window_id}"))
+        (
+            m,
+            p.replace(api.north.id, "{alert_id}")
+            .replace("987654321", "{window_id}")
+            .replace(api.rule_id, "{rule_id}")
+            .replace("/versions/1", "/versions/{version}"),
+        )
         for m, p, _, _ in matrix
     }
     tried = {
@@ -286,6 +324,49 @@ async def _true(value: bool) -> bool:
     return value
 
 
+async def published(bootstrap: str, topic: str, key: str) -> list[bytes | None]:
+    """Values of every record of ``topic`` with ``key``, oldest first (the topic read to its end)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        values: list[bytes | None] = []
+        while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                values += [r.value for r in records if r.key == key.encode()]
+        return values
+    finally:
+        await consumer.stop()
+
+
+async def test_handling_carries_group_and_escalation_and_an_escalation_keeps_the_acknowledgement(
+    api: Api,
+) -> None:
+    flood = _event("north", "", "", now_ms() - 9_000, kind="flood", rule="flood")
+    event = _event("north", "gas-04", "ch4", now_ms() - 8_000, group=flood.id, escalation=1)
+    api.services.store.apply([flood, event], {})
+    path = f"/api/v1/alerts/{event.id}"
+    acked = (await api.call("inspector", "POST", f"{path}/acknowledge", json={"comment": "seen"})).json()
+    assert (acked["state"], acked["group"], acked["escalation"]) == ("acknowledged", flood.id, 1)
+    # The stream processor escalates again: it had not seen the acknowledgement yet.
+    escalated = replace(event, updated_ms=acked["updated_ms"] + 1, escalation=2, severity="critical")
+    api.services.store.apply([escalated], {})
+    detail = (await api.call("viewer", "GET", path)).json()
+    assert (detail["state"], detail["escalation"], detail["severity"]) == ("acknowledged", 2, "critical")
+    resolved = (await api.call("commander", "POST", f"{path}/resolve")).json()
+    assert (resolved["state"], resolved["group"], resolved["escalation"]) == ("resolved", flood.id, 2)
+    # What went to Kafka carries the stored group and escalation.
+    values = await published(api.services.settings.kafka_bootstrap, KAFKA_ALERTS, event.id)
+    events = [AlertEvent.decode(v) for v in values]
+    assert [(e.state, e.group, e.escalation) for e in events] == [
+        ("acknowledged", flood.id, 1),
+        ("resolved", flood.id, 2),
+    ]
+
+
 async def test_maintenance_window_suppresses_active_and_new_alerts(api: Api) -> None:
     now = now_ms()
     device = f"pt-{uuid.uuid4().hex[:6]}"
@@ -349,6 +430,35 @@ async def test_revoked_token_is_refused(api: Api) -> None:
     assert (await api.client.get("/api/v1/me", headers=headers)).json()["name"] == "viewer-1"
     api.services.accounts.revoke_token(token.token_id, now_ms())
     assert (await api.client.get("/api/v1/me", headers=headers)).status_code == 401
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_database_of_an_older_version_gains_the_new_columns(backend: str, tmp_path: Path) -> None:
+    db = Database(normalise_url(database_url(backend, tmp_path), tmp_path))
+    engine = create_engine(db.url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE alerts (id VARCHAR(128) PRIMARY KEY, state VARCHAR(32) NOT NULL, "
+            "kind TEXT NOT NULL, rule TEXT NOT NULL, severity VARCHAR(32) NOT NULL, "
+            "site VARCHAR(64) NOT NULL, "
+            "gateway VARCHAR(64) NOT NULL, device VARCHAR(64) NOT NULL, point VARCHAR(64) NOT NULL, "
+            "started_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, value FLOAT, score FLOAT, "
+            "expected_low FLOAT, expected_high FLOAT, message TEXT NOT NULL)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO alerts VALUES ('old', 'open', 'anomaly', 'r', 'info', 'north', 'gw', 'd', 'p', "
+            "1, 1, NULL, NULL, NULL, NULL, 'from before')"
+        )
+    engine.dispose()
+    store = SqlAlertStore(db)
+    for _ in range(2):  # the second opening finds nothing to add
+        store.open()
+        found = store.get("old")
+        assert found is not None and (found.alert.group, found.alert.escalation) == (None, 0)
+        new = _event("north", "gas-01", "ch4", 5, group="flood-1", escalation=3)
+        store.apply([new], {})
+        assert [a.escalation for a in store.query(AlertQuery(group="flood-1")).items] == [3]
+        store.close()
 
 
 # -- limits (no database needed: the middleware answers first) -----------------------------------

@@ -251,6 +251,27 @@ async def test_filters_and_pagination(api: Harness) -> None:
         assert page["total"] == len(expected), query
 
 
+async def test_flood_incidents_group_their_members_and_escalations_are_kept(api: Harness) -> None:
+    site = new_site()
+    flood = make_event(site, device="", kind="flood", rule="flood", started_ms=T0 + 5)
+    members = [
+        make_event(site, device=f"gas-{i}", group=flood.id, escalation=i) for i in range(3)
+    ]
+    alone = make_event(site, device="gas-9", started_ms=T0 + 1)
+    await api.send(flood, *members, alone)
+    body = await wait_for_total(api, site, 5)
+    by_id = {item["id"]: item for item in body["items"]}
+    assert by_id[flood.id]["kind"] == "flood" and by_id[flood.id]["group"] is None
+    assert [(by_id[m.id]["group"], by_id[m.id]["escalation"]) for m in members] == [
+        (flood.id, 0), (flood.id, 1), (flood.id, 2)
+    ]
+    grouped = await api.alerts(group=flood.id)
+    assert grouped["total"] == 3 and {item["id"] for item in grouped["items"]} == {m.id for m in members}
+    detail = (await api.client.get(f"/api/v1/alerts/{members[2].id}")).json()
+    assert (detail["group"], detail["escalation"]) == (flood.id, 2)
+    assert (await api.client.get("/api/v1/alerts", params={"group": ""})).status_code == 422
+
+
 async def test_malformed_records_are_counted_and_later_events_still_arrive(api: Harness) -> None:
     site = new_site()
     good = make_event(site)

@@ -4,7 +4,7 @@ every response must match its declared schema.
 
 The app runs in-process on SQLite with an admin token (so requests get past
 authentication into validation and handlers) and a publisher that accepts
-everything, so alert handling does not wait for Kafka. InfluxDB is the session
+everything, so alert and rule changes do not wait for Kafka. InfluxDB is the session
 stack's.
 """
 
@@ -24,6 +24,7 @@ from cloud_api.config import ApiSettings
 from cloud_api.dependencies import Services, now_ms
 from parkwatch.settings import Settings
 from parkwatch.wire.alerts import AlertEvent
+from parkwatch.wire.rules import Rule
 
 with warnings.catch_warnings():  # starlette asks for httpx2, which the project does not use
     warnings.simplefilter("ignore")
@@ -36,6 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 class _AcceptingPublisher:
     async def publish(self, event: AlertEvent) -> None:
+        pass
+
+    async def publish_rule(self, rule_id: str, rule: Rule | None) -> None:
         pass
 
     async def close(self) -> None:

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 
 from cloud_api.accounts import AccountStore
 from cloud_api.db import Database
+from parkwatch.influxql import ensure_database
 from parkwatch.settings import Settings
 from parkwatch.testing import free_port
 from parkwatch.wire.alerts import AlertEvent, alert_id
@@ -170,12 +171,18 @@ class Client:
         self.ws = ws
         self.hello: dict[str, Any] = {}
         self.alerts: list[dict[str, Any]] = []
+        #: Items of the ``values`` messages, in arrival order.
+        self.values: list[dict[str, Any]] = []
 
     @classmethod
-    async def connect(cls, url: str, token: str | None, since: int | None = None) -> Client:
+    async def connect(
+        cls, url: str, token: str | None, since: int | None = None, values: bool = False
+    ) -> Client:
         query = [f"since={since}"] if since is not None else []
         if token is not None:
             query.append(f"token={token}")
+        if values:
+            query.append("values=true")
         ws = await websockets.connect(url + ("?" + "&".join(query) if query else ""))
         client = cls(ws)
         client.hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
@@ -184,20 +191,29 @@ class Client:
 
     async def until(self, predicate: Any, timeout_s: float = 15.0) -> list[dict[str, Any]]:
         """Receive until ``predicate(alerts so far)`` holds."""
+        await self._receive(lambda: predicate(self.alerts), timeout_s)
+        return self.alerts
+
+    async def until_values(self, predicate: Any, timeout_s: float = 15.0) -> list[dict[str, Any]]:
+        """Receive until ``predicate(value items so far)`` holds."""
+        await self._receive(lambda: predicate(self.values), timeout_s)
+        return self.values
+
+    async def _receive(self, done: Any, timeout_s: float) -> None:
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while not predicate(self.alerts):
+        while not done():
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
-                pytest.fail(
-                    f"not received within {timeout_s} s; got {[a['alert']['id'] for a in self.alerts]}"
-                )
+                ids = [a["alert"]["id"] for a in self.alerts]
+                pytest.fail(f"not received within {timeout_s} s; got alerts {ids}, {len(self.values)} values")
             try:
                 message = json.loads(await asyncio.wait_for(self.ws.recv(), left))
             except TimeoutError:
                 continue
             if message["type"] == "alert":
                 self.alerts.append(message)
-        return self.alerts
+            elif message["type"] == "values":
+                self.values += message["items"]
 
     def of_sites(self, *sites: str) -> list[dict[str, Any]]:
         return [m for m in self.alerts if m["alert"]["site"] in sites]
@@ -334,10 +350,90 @@ def test_a_bad_token_is_refused_and_the_console_pages_are_served(api: ApiServer)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
     asyncio.run(scenario())
-    for path in ("/console/", "/console/wall", "/console/inspector"):
+    for path in ("/console/", "/console/wall", "/console/inspector", "/console/rules"):
         resp = httpx.get(api.url + path, timeout=5)
         assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
         assert "default-src 'self'" in resp.headers["content-security-policy"]
-    for name in ("common.js", "wall.js", "inspector.js", "console.css"):
+    for name in ("common.js", "wall.js", "inspector.js", "rules.js", "console.css"):
         assert httpx.get(f"{api.url}/console/static/{name}", timeout=5).status_code == 200
     assert httpx.get(f"{api.url}/console/static/..%2Fapp.py", timeout=5).status_code == 404
+
+
+def write_readings(settings: Settings, *lines: str) -> None:
+    ensure_database(settings)
+    resp = httpx.post(
+        f"{settings.influx_url}/write",
+        params={"db": settings.influx_db, "precision": "ms"},
+        content="\n".join(lines).encode(),
+        timeout=10,
+    )
+    assert resp.status_code == 204, resp.text
+
+
+def reading_line(site: str, device: str, point: str, value: float, ts_ms: int) -> str:
+    tags = f"site={site},gateway=gw-01,device={device},point={point}"
+    return f'reading,{tags} value={value},quality="good" {ts_ms}'
+
+
+def test_live_values_arrive_within_seconds_by_site_and_masked_by_role(
+    stack: Settings, api: ApiServer
+) -> None:
+    now = int(time.time() * 1000)
+    ch4, h2s, flow = (
+        (NORTH, "gw-01", "gas-01", "ch4"),
+        (SOUTH, "gw-01", "gas-02", "h2s"),
+        (NORTH, "gw-01", "flow-01", "rate"),
+    )
+
+    def of(items: list[dict[str, Any]], key: tuple[str, str, str, str]) -> list[dict[str, Any]]:
+        return [v for v in items if (v["site"], v["gateway"], v["device"], v["point"]) == key]
+
+    async def scenario() -> None:
+        admin = await Client.connect(api.ws_url, api.tokens["ada"], values=True)
+        inspector = await Client.connect(api.ws_url, api.tokens["ines"], values=True)
+        viewer = await Client.connect(api.ws_url, api.tokens["vic"], values=True)
+        alerts_only = await Client.connect(api.ws_url, api.tokens["ada"])
+        written = time.monotonic()
+        lines = [
+            reading_line(NORTH, "gas-01", "ch4", 12.5, now),
+            reading_line(SOUTH, "gas-02", "h2s", 3.25, now),
+            reading_line(NORTH, "flow-01", "rate", 4242.5, now),
+        ]
+        await asyncio.to_thread(write_readings, stack, *lines)
+        for client in (admin, viewer):
+            await client.until_values(lambda got: all(of(got, k) for k in (ch4, h2s, flow)))
+        await inspector.until_values(lambda got: all(of(got, k) for k in (ch4, flow)))
+        assert time.monotonic() - written < 10
+
+        assert of(admin.values, flow)[-1] | {"masked": False} == of(admin.values, flow)[-1]
+        assert of(admin.values, flow)[-1]["value"] == 4242.5 and of(admin.values, ch4)[-1]["value"] == 12.5
+        assert of(viewer.values, flow)[-1]["value"] is None and of(viewer.values, flow)[-1]["masked"] is True
+        assert of(viewer.values, ch4)[-1] == {
+            "site": NORTH, "gateway": "gw-01", "device": "gas-01", "point": "ch4", "ts_ms": now,
+            "value": 12.5, "quality": "good", "masked": False,
+        }  # fmt: skip
+        assert of(inspector.values, flow)[-1]["value"] is None
+
+        # A change is pushed; what did not change is not sent again.
+        await asyncio.to_thread(write_readings, stack, reading_line(NORTH, "gas-01", "ch4", 13.0, now + 1000))
+        for client in (admin, inspector, viewer):
+            await client.until_values(lambda got: of(got, ch4)[-1]["value"] == 13.0)
+        await asyncio.sleep(2.5)  # another round or so
+        await viewer.until_values(lambda got: True, timeout_s=0.5)
+        assert [v["value"] for v in of(viewer.values, ch4)] == [12.5, 13.0]
+        assert len(of(viewer.values, flow)) == 1
+        # The inspector never gets another site's values; the client that did not ask gets none.
+        await inspector.until_values(lambda got: True, timeout_s=0.5)
+        assert {v["site"] for v in inspector.values} == {NORTH}
+        await alerts_only.until_values(lambda got: True, timeout_s=0.5)
+        assert alerts_only.values == []
+        for client in (admin, inspector, viewer, alerts_only):
+            await client.close()
+
+    asyncio.run(scenario())
+    audit = httpx.get(
+        f"{api.url}/api/v1/audit", params={"action": "sensitive.read", "actor": "ada"},
+        headers=api.headers("ada"), timeout=10,
+    ).json()  # fmt: skip
+    points = [p for e in audit["items"] if e["target"] == "stream" for p in e["detail"].get("points", [])]
+    assert points.count(f"{NORTH}/gw-01/flow-01/rate") == 1

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
@@ -33,7 +34,17 @@ from cloud_api.db import Database
 from parkwatch.demo import DEMO_GATEWAYS
 from parkwatch.park import LocalPark
 from parkwatch.settings import Settings
-from tests.test_api_stream import ApiServer, User, make_alert, produce, start_api, stop_api
+from stream_processor.kafka_topics import ensure_topics
+from tests.test_api_stream import (
+    ApiServer,
+    User,
+    make_alert,
+    produce,
+    reading_line,
+    start_api,
+    stop_api,
+    write_readings,
+)
 from tests.test_e2e_pipeline import _on_free_ports
 
 pytestmark = pytest.mark.services
@@ -198,6 +209,92 @@ def test_wall_shows_an_alert_live_and_the_inspectors_acknowledgement(
         for e in wall.get_log("browser") + phone.get_log("browser")
         if e.get("level") == "SEVERE" and not ("/api/v1/me" in e["message"] and "401" in e["message"])
     ]
+    assert not errors, errors
+
+
+def test_the_wall_groups_a_flood_marks_escalations_and_shows_live_values(
+    stack: Settings, api: ApiServer, browsers: Callable[[bool], WebDriver], tmp_path: Path
+) -> None:
+    point = f"{SITE}/gw-01/gas-01/ch4"
+    write_readings(stack, reading_line(SITE, "gas-01", "ch4", 11.0, int(time.time() * 1000)))
+    wall = browsers(False)
+    wall.get(f"{api.url}/console/wall#token={api.tokens['cora']}")
+    _wait(wall, "#conn[data-status=live]", 15, "the wall's stream connected")
+
+    escalated = make_alert(SITE, escalation=2)  # on gas-01/ch4: the point joins the sparklines
+    flood = make_alert(SITE, device="", point="", kind="flood", rule="flood", message="flood: 3 alerts")
+    members = [make_alert(SITE, device=f"pt-0{i}", point="pressure", group=flood.id) for i in range(3)]
+    asyncio.run(produce(stack, escalated, flood, *members))
+    badge = _read(
+        wall,
+        f"#feed li[data-alert-id='{escalated.id}'] .escalated",
+        lambda e: e.text,
+        10,
+        "the escalated badge",
+    )
+    assert badge == "escalated ×2"
+    _wait(wall, f"#feed li[data-alert-id='{flood.id}'] .members[data-members='3']", 10, "the flood's members")
+    assert not wall.find_elements(By.CSS_SELECTOR, f"#feed li[data-alert-id='{members[0].id}']")
+    assert len(wall.find_elements(By.CSS_SELECTOR, f"#feed li[data-alert-id='{flood.id}'] .member")) == 3
+
+    # A new reading reaches the wall by the stream, without waiting for the registry's poll.
+    _wait(wall, f".sparkbox[data-key='{point}']", 15, "the alerting point's sparkline")
+    write_readings(stack, reading_line(SITE, "gas-01", "ch4", 61.25, int(time.time() * 1000)))
+    shown = _read(
+        wall,
+        f".sparkbox[data-key='{point}'] .val",
+        lambda e: e.text if e.text.startswith("61.3") else False,
+        10,
+        "the live value",
+    )
+    assert shown.startswith("61.3")
+    wall.save_screenshot(str(tmp_path / "wall-flood.png"))
+    wall.find_element(By.ID, "lang").click()
+    assert _read(
+        wall, f"#feed li[data-alert-id='{escalated.id}'] .escalated", lambda e: e.text, 5, "badge"
+    ) == ("已升级 ×2")
+    wall.find_element(By.ID, "lang").click()
+    errors = [e for e in wall.get_log("browser") if e.get("level") == "SEVERE"]
+    assert not errors, errors
+
+
+def test_the_rules_page_lists_disables_and_shows_versions(
+    stack: Settings, api: ApiServer, browsers: Callable[[bool], WebDriver], tmp_path: Path
+) -> None:
+    asyncio.run(ensure_topics(stack))
+    rule_id = f"browser-{uuid.uuid4().hex[:8]}"
+    body = {
+        "id": rule_id,
+        "name": "CH4 very high",
+        "severity": "critical",
+        "scope": {"site": SITE, "point": "ch4"},
+        "condition": {"type": "limit", "high": 1000, "delay": "5s"},
+    }
+    created = httpx.post(f"{api.url}/api/v1/rules", json=body, headers=api.headers("cora"), timeout=15)
+    assert created.status_code == 201, created.text
+    page = browsers(False)
+    page.get(f"{api.url}/console/rules#token={api.tokens['cora']}")
+    row = f"#rules tr[data-rule-id='{rule_id}']"
+    _wait(page, f"{row}[data-enabled=true][data-version='1']", 10, "the rule, enabled")
+    assert "limit: high 1000" in _read(page, row, lambda e: e.text, 5, "the row")
+    _click(page, f"{row} button.toggle", 5, "disable")
+    _wait(page, f"{row}[data-enabled=false][data-version='2']", 10, "the rule, disabled as version 2")
+    _click(page, row, 5, "the rule")
+    _wait(page, "#versions tr[data-version='2']", 10, "its versions")
+    assert len(page.find_elements(By.CSS_SELECTOR, "#versions tbody tr")) == 2
+    page.save_screenshot(str(tmp_path / "rules.png"))
+    assert (
+        httpx.get(f"{api.url}/api/v1/rules/{rule_id}", headers=api.headers("ines"), timeout=5).json()[
+            "enabled"
+        ]
+        is False
+    )
+    # An inspector (on a phone) reads the rules of the site but has no buttons.
+    phone = browsers(True)
+    phone.get(f"{api.url}/console/rules#token={api.tokens['ines']}")
+    _wait(phone, f"{row}[data-enabled=false]", 10, "the rule for the inspector")
+    assert not phone.find_elements(By.CSS_SELECTOR, f"{row} button")
+    errors = [e for e in page.get_log("browser") + phone.get_log("browser") if e.get("level") == "SEVERE"]
     assert not errors, errors
 
 

@@ -54,6 +54,23 @@ const PW = (() => {
       "error": "Error",
       "points": "points",
       "nodata": "no data",
+      "escalated": "escalated",
+      "rules.title": "Monitoring rules",
+      "rules.id": "Rule",
+      "rules.condition": "Condition",
+      "rules.scope": "Scope",
+      "rules.severity": "Severity",
+      "rules.version": "Version",
+      "rules.enabled": "Enabled",
+      "rules.updated": "Changed",
+      "rules.versions": "versions",
+      "rules.everywhere": "whole park",
+      "rules.enable": "Enable",
+      "rules.disable": "Disable",
+      "rules.on": "on",
+      "rules.off": "off",
+      "flood": "Alert flood",
+      "flood.members": "alerts",
       "lang": "中文",
     },
     "zh-CN": {
@@ -107,6 +124,23 @@ const PW = (() => {
       "error": "错误",
       "points": "个测点",
       "nodata": "无数据",
+      "escalated": "已升级",
+      "rules.title": "监测规则",
+      "rules.id": "规则",
+      "rules.condition": "条件",
+      "rules.scope": "范围",
+      "rules.severity": "级别",
+      "rules.version": "版本",
+      "rules.enabled": "启用",
+      "rules.updated": "修改",
+      "rules.versions": "版本记录",
+      "rules.everywhere": "全园区",
+      "rules.enable": "启用",
+      "rules.disable": "停用",
+      "rules.on": "已启用",
+      "rules.off": "已停用",
+      "flood": "告警风暴",
+      "flood.members": "条告警",
       "lang": "English",
     },
   };
@@ -172,7 +206,8 @@ const PW = (() => {
     return body;
   }
 
-  // The live stream: reconnects with ?since=<last seq> so nothing is missed.
+  // The live stream: reconnects with ?since=<last seq> so nothing is missed. With a `values`
+  // handler it also asks for points' live values (handlers.values(items) on every change).
   function stream(handlers) {
     let last = null;
     let delay = 500;
@@ -182,7 +217,10 @@ const PW = (() => {
     function connect() {
       status("connecting");
       const proto = location.protocol === "https:" ? "wss:" : "ws:";
-      const q = last === null ? "" : "?since=" + last;
+      const params = [];
+      if (last !== null) params.push("since=" + last);
+      if (handlers.values) params.push("values=true");
+      const q = params.length ? "?" + params.join("&") : "";
       ws = new WebSocket(proto + "//" + location.host + "/api/v1/stream" + q);
       ws.onopen = () => {
         const tok = token();
@@ -197,6 +235,8 @@ const PW = (() => {
         } else if (m.type === "alert") {
           last = m.seq;
           handlers.alert(m.alert, m.seq);
+        } else if (m.type === "values" && handlers.values) {
+          handlers.values(m.items);
         } else if (m.type === "reset") {
           last = m.seq;
           if (handlers.reset) handlers.reset();
@@ -270,11 +310,19 @@ const PW = (() => {
     if (v === null || v === undefined) return "—";
     return Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
   }
+  // "escalated" (×n after the second time) for an alert escalated for staying unacknowledged.
+  function escalatedBadge(a) {
+    if (!a.escalation) return null;
+    return el("span", {
+      class: "escalated", "data-escalation": a.escalation,
+      text: t("escalated") + (a.escalation > 1 ? " ×" + a.escalation : ""),
+    });
+  }
   const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
   const ACTIVE = ["open", "acknowledged"];
 
   return {
     t, applyI18n, setLang, bindLangSwitch, token, setToken, api, ApiError, stream, el, sparkline,
-    fmtTime, fmtNum, SEVERITY_RANK, ACTIVE, get lang() { return lang; },
+    fmtTime, fmtNum, escalatedBadge, SEVERITY_RANK, ACTIVE, get lang() { return lang; },
   };
 })();

@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const { t, api, el, stream, sparkline, fmtTime, fmtNum, SEVERITY_RANK, ACTIVE } = PW;
+  const { t, api, el, stream, sparkline, fmtTime, fmtNum, escalatedBadge, SEVERITY_RANK, ACTIVE } = PW;
   const $ = (id) => document.getElementById(id);
   let me = null;
   let current = null; // the alert detail on screen
@@ -65,7 +65,7 @@
         el("span", { class: `state state-${a.state}`, text: t("state." + a.state) }),
       ]),
       el("div", { class: "top" }, [
-        el("span", { class: "badge", text: t("sev." + a.severity) }),
+        el("span", {}, [el("span", { class: "badge", text: t("sev." + a.severity) }), escalatedBadge(a)]),
         el("span", { class: "msg", text: fmtTime(a.started_ms) }),
       ]),
       el("div", { class: "msg", text: a.message }),
@@ -95,6 +95,7 @@
         el("span", { id: "detail-state", class: `state state-${a.state}`, "data-state": a.state,
           text: t("state." + a.state) }),
       ]),
+      escalatedBadge(a),
       el("h3", { text: t("detail.why") }),
       el("p", { class: "why", text: explanation(a) }),
       el("p", { class: "msg", text: a.message }),

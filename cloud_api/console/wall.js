@@ -1,13 +1,16 @@
 // The command centre's wall: counts, sites and gateways, live alert feed, sparklines.
-// Alerts come from the REST list once, then from the stream; the registry and trends are polled.
+// Alerts come from the REST list once, then from the stream; points' values and quality come
+// from the stream too. The registry (which points exist, staleness) and the trends are polled.
 "use strict";
 
 (() => {
-  const { t, api, el, stream, sparkline, fmtTime, fmtNum, SEVERITY_RANK, ACTIVE } = PW;
+  const { t, api, el, stream, sparkline, fmtTime, fmtNum, escalatedBadge, SEVERITY_RANK, ACTIVE } = PW;
   const alerts = new Map(); // id -> alert (active ones, and resolved ones for a minute)
+  const floods = new Map(); // flood incident id -> { total, members: Map id -> alert }
   const fresh = new Set(); // ids to flash once
   let points = [];
   let sites = [];
+  const live = new Map(); // "site/gateway/device/point" -> newest value item from the stream
   const FEED_MAX = 10;
   const SPARKS_MAX = 8;
 
@@ -61,9 +64,23 @@
     ])));
   }
 
+  function floodMembers(a) {
+    // A flood incident's row: how many alerts it groups, and the first few of them.
+    const flood = floods.get(a.id);
+    if (a.kind !== "flood" || !flood) return null;
+    const members = [...flood.members.values()].sort((x, y) => y.updated_ms - x.updated_ms);
+    return el("div", { class: "members", "data-members": flood.total }, [
+      el("span", { class: "total", text: `${t("flood")}: ${flood.total} ${t("flood.members")}` }),
+      ...members.slice(0, 4).map((m) => el("span", {
+        class: "member", "data-alert-id": m.id, text: `${m.device} · ${m.point} ${fmtNum(m.value)}`,
+      })),
+    ]);
+  }
+
   function renderFeed() {
     // Newest change first: what just happened is what the room needs to see; colour carries severity.
-    const list = [...alerts.values()].sort((a, b) =>
+    // Members of a flood incident on screen are shown in its row, not as rows of their own.
+    const list = [...alerts.values()].filter((a) => !(a.group && alerts.has(a.group))).sort((a, b) =>
       b.updated_ms - a.updated_ms || SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity]);
     const feed = document.getElementById("feed");
     if (!list.length) {
@@ -76,18 +93,46 @@
       "data-point": `${a.site}/${a.gateway}/${a.device}/${a.point}`, "data-started-ms": a.started_ms,
     }, [
       el("span", { class: "badge", text: t("sev." + a.severity) }),
-      el("span", { class: "where", text: `${a.site} · ${a.device} · ${a.point}  ${fmtNum(a.value)}` }),
+      el("span", { class: "where" }, [
+        a.kind === "flood" ? `${a.site} · ${t("flood")}`
+          : `${a.site} · ${a.device} · ${a.point}  ${fmtNum(a.value)}`,
+        escalatedBadge(a),
+      ]),
       el("span", { class: `state state-${a.state}`, text: t("state." + a.state) }),
       el("span", { class: "when", text: fmtTime(a.started_ms) }),
       el("span", { class: "msg", text: a.message }),
+      floodMembers(a),
     ])));
     fresh.clear();
   }
 
   function render() { renderCounts(); renderSites(); renderFeed(); }
 
+  async function loadFlood(id) {
+    const body = await api(`/api/v1/alerts?group=${encodeURIComponent(id)}&limit=100`);
+    // Members that came by the stream while the request was under way count too.
+    const flood = floods.get(id) || { total: 0, members: new Map() };
+    for (const m of body.items) if (!flood.members.has(m.id)) flood.members.set(m.id, m);
+    flood.total = Math.max(body.total, flood.members.size);
+    floods.set(id, flood);
+    render();
+  }
+
+  function trackFlood(a) {
+    if (a.kind === "flood" && !floods.has(a.id)) {
+      floods.set(a.id, { total: 0, members: new Map() });
+      guarded(() => loadFlood(a.id));
+    }
+    const flood = a.group && floods.get(a.group);
+    if (flood) {
+      if (!flood.members.has(a.id)) flood.total += 1;
+      flood.members.set(a.id, a);
+    }
+  }
+
   let sparksSoon = null;
   function onAlert(a) {
+    trackFlood(a);
     if (!alerts.has(a.id)) {
       fresh.add(a.id);
       // A new alert's point joins the sparklines (and shows its spike) without waiting for the poll.
@@ -107,14 +152,43 @@
   async function loadAlerts() {
     const body = await api("/api/v1/alerts?state=open&state=acknowledged&limit=200");
     alerts.clear();
+    floods.clear();
     for (const a of body.items) alerts.set(a.id, a);
+    for (const a of body.items) trackFlood(a);
     render();
+  }
+
+  const pointKey = (p) => `${p.site}/${p.gateway}/${p.device}/${p.point}`;
+
+  function withLive(p) {
+    // The stream's value if it is newer than the registry's; staleness stays the registry's call.
+    const v = live.get(pointKey(p));
+    if (!v || (p.ts_ms !== null && v.ts_ms <= p.ts_ms)) return p;
+    return Object.assign({}, p, {
+      ts_ms: v.ts_ms, value: v.value, quality: v.quality, status: v.quality === "good" ? "ok" : "bad",
+    });
+  }
+
+  function valueText(p) {
+    return p.value === null || p.value === undefined ? "—" : fmtNum(p.value) + (p.unit ? " " + p.unit : "");
+  }
+
+  function onValues(items) {
+    for (const v of items) live.set(pointKey(v), v);
+    points = points.map(withLive);
+    const byKey = new Map(points.map((p) => [pointKey(p), p]));
+    document.querySelectorAll(".sparkbox").forEach((box) => {
+      const p = byKey.get(box.dataset.key);
+      if (p && live.has(box.dataset.key)) box.querySelector(".val").textContent = valueText(p);
+    });
+    renderCounts();
+    renderSites();
   }
 
   async function loadRegistry() {
     const [s, p] = await Promise.all([api("/api/v1/sites?limit=500"), api("/api/v1/points?limit=500")]);
     sites = s.items;
-    points = p.items;
+    points = p.items.map(withLive);
     render();
   }
 
@@ -149,10 +223,14 @@
       let buckets = [];
       try { buckets = (await api(path)).buckets; } catch (e) { buckets = []; }
       const lastVal = [...buckets].reverse().find((b) => b.mean !== null);
-      return el("div", { class: "sparkbox", "data-point": `${p.site}/${p.device}/${p.point}` }, [
+      const shown = live.has(pointKey(p)) ? valueText(p)
+        : valueText({ value: lastVal ? lastVal.mean : null, unit: p.unit });
+      return el("div", {
+        class: "sparkbox", "data-point": `${p.site}/${p.device}/${p.point}`, "data-key": pointKey(p),
+      }, [
         el("div", { class: "name" }, [
           el("span", { text: `${p.site} · ${p.device} · ${p.point}` }),
-          el("span", { class: "val", text: lastVal ? fmtNum(lastVal.mean) + (p.unit ? " " + p.unit : "") : "—" }),
+          el("span", { class: "val", text: shown }),
         ]),
         el("div", { class: "plot" }, [sparkline(buckets, { width: 300, height: 60 })]),
       ]);
@@ -180,6 +258,7 @@
   const conn = document.getElementById("conn");
   stream({
     alert: onAlert,
+    values: onValues,
     reset: () => guarded(loadAlerts),
     unauthorized: () => showAuthError(new PW.ApiError(401, t("login.bad"))),
     status: (s) => {
@@ -191,6 +270,6 @@
   });
   guarded(loadAlerts);
   guarded(loadRegistry).then(loadSparks);
-  setInterval(() => guarded(loadRegistry), 10000);
+  setInterval(() => guarded(loadRegistry), 30000);
   setInterval(() => guarded(loadSparks), 15000);
 })();

@@ -86,7 +86,8 @@ def test_an_anomaly_alone_does_not_resolve_or_reopen() -> None:
 
 @pytest.mark.parametrize(("gap", "same_incident"), [(60, True), (700, False)])
 def test_firing_again_soon_after_resolving_reopens_the_same_alert(gap: int, same_incident: bool) -> None:
-    config = ProcessorConfig(detector=EWMA, alerts=AlertConfig.model_validate({"clear_after": 3, "reopen_within": "10m"}))
+    alerts_config = AlertConfig.model_validate({"clear_after": 3, "reopen_within": "10m"})
+    config = ProcessorConfig(detector=EWMA, alerts=alerts_config)
     values = _series(30) + [90.0] + _series(gap, seed=3) + [150.0] + _series(5, seed=4)
     _, alerts = _run(RecordScorer(config), DeviceState(), values, per_record=1)
     assert [a.state for a in alerts] == ["open", "resolved", "open", "resolved"]

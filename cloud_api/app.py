@@ -50,6 +50,7 @@ from cloud_api.rules import RuleBook
 from cloud_api.store import store_for
 from cloud_api.stream_hub import StreamHub
 from parkwatch.settings import Settings
+from stream_processor.kafka_topics import ensure_topics
 
 __all__ = ["create_app"]
 
@@ -62,7 +63,8 @@ def create_app(
     """The API for ``settings`` (where things are) and ``api_settings`` (how it behaves)."""
     api_settings = api_settings if api_settings is not None else ApiSettings()
     store = store_for(settings)
-    publisher = publisher if publisher is not None else KafkaPublisher(settings.kafka_bootstrap)
+    if publisher is None:
+        publisher = KafkaPublisher(settings.kafka_bootstrap, prepare=lambda: ensure_topics(settings))
     services = Services(
         settings=settings,
         api_settings=api_settings,

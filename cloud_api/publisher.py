@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from parkwatch.errors import ParkwatchError
+from parkwatch.errors import ParkwatchError, StackError
 from parkwatch.wire.alerts import AlertEvent
 from parkwatch.wire.rules import KAFKA_RULES, Rule
 from parkwatch.wire.topics import KAFKA_ALERTS
@@ -49,9 +50,15 @@ class Publisher(Protocol):
 
 
 class KafkaPublisher:
-    def __init__(self, bootstrap_servers: str, timeout_s: float = 10.0) -> None:
+    """``prepare`` runs before the producer first starts: the app passes the pipeline's topic
+    creation, so a rule published before any worker ran lands on the compacted ``rules`` topic
+    rather than on one a broker auto-created without compaction."""
+
+    def __init__(self, bootstrap_servers: str, timeout_s: float = 10.0,
+                 prepare: Callable[[], Awaitable[object]] | None = None) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.timeout_s = timeout_s
+        self._prepare = prepare
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -65,13 +72,16 @@ class KafkaPublisher:
         try:
             producer = await self._started()
             await asyncio.wait_for(producer.send_and_wait(topic, value, key=key.encode()), self.timeout_s)
-        except (KafkaError, OSError, TimeoutError) as exc:
+        except (KafkaError, OSError, TimeoutError, StackError) as exc:
             await self.close()
             raise PublishError(f"cannot publish to Kafka {self.bootstrap_servers}: {exc!r}") from exc
 
     async def _started(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
+                if self._prepare is not None:
+                    await asyncio.wait_for(self._prepare(), self.timeout_s)
+                    self._prepare = None
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self.bootstrap_servers, acks="all", request_timeout_ms=10_000
                 )

@@ -17,6 +17,7 @@ from faust.types import TableT
 
 from parkwatch.settings import Settings
 from stream_processor.agents import register_agents
+from stream_processor.alert_manager_agent import AlertManagerRuntime, register_alert_manager
 from stream_processor.app import build_app
 from stream_processor.config import ProcessorConfig
 from stream_processor.processor_stats import ProcessorStats
@@ -60,6 +61,7 @@ class Processor:
     stats: ProcessorStats
     checkpoints: StateCheckpoints
     rules: RuleBook
+    alert_manager: AlertManagerRuntime
 
 
 def build_processor(settings: Settings, config: ProcessorConfig, *, web_port: int | None = None) -> Processor:
@@ -70,7 +72,7 @@ def build_processor(settings: Settings, config: ProcessorConfig, *, web_port: in
     gateway_table = declare_gateway_table(app)
     sink = InfluxSink(settings, config.sink)
     book = RuleBook(load_device_tags(config.rules.firmware_configs))
-    engine = RuleEngine(book)
+    engine = RuleEngine(book, config.alerts.reopen_within_s)
     scorer = RecordScorer(config, engine)
     stats = ProcessorStats()
     feed = RulesFeed(book, settings.kafka_bootstrap, poll_s=config.rules.poll_s)
@@ -81,4 +83,5 @@ def build_processor(settings: Settings, config: ProcessorConfig, *, web_port: in
                                   state_save_interval_s=config.state_save_interval_s)
     register_rule_agents(app, topics, checkpoints, gateway_table, engine, feed, progress, sink, stats,
                          sweep_interval_s=config.rules.sweep_interval_s)
-    return Processor(app, topics, table, sink, scorer, stats, checkpoints, book)
+    alert_manager = register_alert_manager(app, topics, config.alert_manager)
+    return Processor(app, topics, table, sink, scorer, stats, checkpoints, book, alert_manager)

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -130,8 +130,13 @@ class AlertsConsumer:
         batch_max_records: int = 500,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 5.0,
+        on_suppressed: Callable[[list[AlertEvent]], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
+        #: Told about new alerts stored as suppressed by a maintenance window (the app
+        #: publishes that state, so the stream processor's alert manager neither counts them
+        #: towards a flood nor escalates them).
+        self.on_suppressed = on_suppressed
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.group_id = group_id
@@ -266,6 +271,8 @@ class AlertsConsumer:
         self.stats.events_consumed += len(events)
         self.stats.events_malformed += malformed
         self.stats.events_duplicate += result.duplicates
+        if result.suppressed and self.on_suppressed is not None:
+            await self.on_suppressed(result.suppressed)
 
 
 def _describe(exc: BaseException) -> str:

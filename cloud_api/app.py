@@ -22,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from anyio import CapacityLimiter
 from fastapi import FastAPI
@@ -44,17 +45,29 @@ from cloud_api.dependencies import Services, read_threads
 from cloud_api.limits import LimitsMiddleware, TokenBucketLimiter
 from cloud_api.live_values import LiveValues
 from cloud_api.problems import install_problem_handlers
-from cloud_api.publisher import KafkaPublisher, Publisher
+from cloud_api.publisher import KafkaPublisher, Publisher, PublishError
 from cloud_api.registry import Registry, load_classification
 from cloud_api.rules import RuleBook
 from cloud_api.store import store_for
 from cloud_api.stream_hub import StreamHub
 from parkwatch.settings import Settings
+from parkwatch.wire.alerts import AlertEvent
 from stream_processor.kafka_topics import ensure_topics
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
+
+
+async def _publish_suppressed(publisher: Publisher, events: list[AlertEvent]) -> None:
+    """Tell the topic that these alerts opened inside a maintenance window (1 ms after the
+    opening, so consumers keeping the newest event take it). Best effort: the API's own store
+    has them suppressed already; a failure only means the processor may count them."""
+    try:
+        for event in events:
+            await publisher.publish(replace(event, updated_ms=event.updated_ms + 1))
+    except PublishError as exc:
+        log.warning("could not publish %d suppressed alerts: %s", len(events), exc)
 
 
 def create_app(
@@ -83,7 +96,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
         await services.registry.start()
-        consumer = AlertsConsumer(store, settings.kafka_bootstrap, group_id=api_settings.consumer_group)
+        consumer = AlertsConsumer(store, settings.kafka_bootstrap, group_id=api_settings.consumer_group,
+                                  on_suppressed=lambda events: _publish_suppressed(publisher, events))
         services.consumer = consumer
         await consumer.start()
         unshelver = asyncio.create_task(alert_workflow_api.unshelve_expired(services), name="unshelve")

@@ -99,11 +99,18 @@ class SqlAlertStore:
     def apply(self, events: Sequence[AlertEvent], positions: Mapping[PartitionKey, int]) -> ApplyResult:
         result = ApplyResult()
         with self.db.write() as conn:
+            # Before any row is locked: see stream_log (the stream's order across processes).
+            stream_log.lock(conn)
             windows = _active_windows(conn, events)
             for event in events:
                 if event.state == "open" and _in_window(event, windows):
                     event = replace(event, state="suppressed")
-                elif event.state == "open" and (event.escalation > 0 or event.group is not None):
+                    recorded = result.recorded
+                    self._apply_one(conn, event, result)
+                    if result.recorded > recorded:
+                        result.suppressed.append(event)
+                    continue
+                if event.state == "open" and (event.escalation > 0 or event.group is not None):
                     event = replace(event, state=_operator_state(conn, event.id) or "open")
                 self._apply_one(conn, event, result)
             for (topic, partition), offset in positions.items():
@@ -155,6 +162,7 @@ class SqlAlertStore:
         the workflow fields it set (``assignee``, ``shelved_until_ms``, ``state_before_shelve``)."""
         with self.db.write() as conn:
             if event is not None:
+                stream_log.lock(conn)
                 self._apply_one(conn, event, ApplyResult())
             conn.execute(
                 alert_actions.insert().values(

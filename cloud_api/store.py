@@ -137,6 +137,8 @@ class ApplyResult:
     duplicates: int = 0
     #: Events older than the stored alert: kept in the history, current row unchanged.
     stale: int = 0
+    #: New ``open`` events stored as ``suppressed`` by an active maintenance window.
+    suppressed: list[AlertEvent] = field(default_factory=list)
 
 
 class AlertStore(Protocol):

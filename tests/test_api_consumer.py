@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cloud_api.alerts_consumer import AlertsConsumer
 from cloud_api.db import Database
+from cloud_api.maintenance import MaintenanceStore
 from cloud_api.sql_store import SqlAlertStore
 from parkwatch.settings import Settings
 from parkwatch.testing import free_port
@@ -147,6 +148,34 @@ async def test_a_recreated_topic_is_read_from_the_start(stack: Settings) -> None
     try:
         await _eventually(lambda: consumer.stats.events_consumed == 1, 40, "event consumed")
         assert store.get("recreated-1") is not None
+    finally:
+        await consumer.stop()
+        store.close()
+
+
+async def test_an_alert_opening_in_a_maintenance_window_is_reported_suppressed(stack: Settings) -> None:
+    topic = f"alerts-{uuid.uuid4().hex[:8]}"
+    reported: list[AlertEvent] = []
+
+    async def on_suppressed(events: list[AlertEvent]) -> None:
+        reported.extend(events)
+
+    store = SqlAlertStore(Database("sqlite:///:memory:"))
+    store.open()
+    MaintenanceStore(store.db).create({
+        "site": "t-cons", "gateway": None, "device": "d", "point": None, "from_ms": 0,
+        "until_ms": 2**62, "reason": "calibration", "created_by": "test", "created_ms": 0,
+    })
+    consumer = AlertsConsumer(store, stack.kafka_bootstrap, topic=topic,
+                              group_id=f"test-{uuid.uuid4().hex[:8]}", on_suppressed=on_suppressed)
+    await consumer.start()
+    try:
+        await _create_topic_and_send(stack, topic, _event("in-window"))
+        await _eventually(lambda: consumer.stats.events_consumed == 1, 40, "event consumed")
+        await _eventually(lambda: bool(reported), 5, "suppression reported")
+        assert [(e.id, e.state) for e in reported] == [("in-window", "suppressed")]
+        stored = store.get("in-window")
+        assert stored is not None and stored.alert.state == "suppressed"
     finally:
         await consumer.stop()
         store.close()

@@ -17,7 +17,7 @@ HOUR_MS = 3_600_000
 
 
 def test_an_old_reading_arriving_late_does_not_end_a_stale_alert() -> None:
-    cond, st = StaleCondition(after="60s"), RuleState("stale")
+    cond, st = StaleCondition(after=60.0), RuleState("stale")
     now = 10 * HOUR_MS
     assert [c.action for c in check_stale(cond, st, "p", now - 5 * 60_000, now)] == ["open"]
     backlog = observe_stale(cond, st, "p", now - 4 * 60_000, now)  # replayed: 4 minutes old
@@ -27,7 +27,7 @@ def test_an_old_reading_arriving_late_does_not_end_a_stale_alert() -> None:
 
 def test_a_burst_of_old_readings_is_judged_by_their_own_spacing() -> None:
     """A slow climb recorded an hour ago arrives in one burst: its event-time rate is what counts."""
-    cond = RateCondition(max_rise_per_min=5.0, window="60s")
+    cond = RateCondition(max_rise_per_min=5.0, window=60.0)
     st = RuleState("rate")
     t0 = 10 * HOUR_MS
     changes = [c for i in range(300) for c in observe_rate(cond, st, "p", t0 + i * 1000, 10 + i * 0.05)]
@@ -35,7 +35,7 @@ def test_a_burst_of_old_readings_is_judged_by_their_own_spacing() -> None:
 
 
 def test_the_limit_delay_is_event_time() -> None:
-    cond = LimitCondition(high=25.0, delay="10s")
+    cond = LimitCondition(high=25.0, delay=10.0)
     st = RuleState("limit")
     t0 = 10 * HOUR_MS
     # Nine seconds above the limit then back: no alert, even though all arrive at once.
@@ -47,7 +47,7 @@ def test_the_limit_delay_is_event_time() -> None:
 
 
 def test_a_prediction_comes_before_the_crossing_and_resolves_when_it_happens() -> None:
-    cond = LimitCondition(high=25.0, predict="5m")
+    cond = LimitCondition(high=25.0, predict=300.0)
     st = RuleState("limit")
     t0 = 10 * HOUR_MS
     changes = []
@@ -64,7 +64,7 @@ def test_a_prediction_comes_before_the_crossing_and_resolves_when_it_happens() -
 
 def test_noise_around_a_level_predicts_nothing() -> None:
     rng = random.Random(3)
-    cond = LimitCondition(high=25.0, predict="5m")
+    cond = LimitCondition(high=25.0, predict=300.0)
     st = RuleState("limit")
     t0 = 10 * HOUR_MS
     changes = [c for i in range(20_000)

@@ -4,8 +4,9 @@
 invalid gateway config or classification raise
 :class:`~parkwatch.errors.ConfigError` here, before any port opens). The
 lifespan does the I/O: it opens the database, starts the alerts consumer, the
-unshelving loop, the stream hub and the live values poller, and on shutdown
-stops them before closing the database.
+unshelving loop, the gateway events consumer and its pruning, the stream hub
+and the live values poller, and on shutdown stops them before closing the
+database.
 
 Example (nothing is opened until the app is served)::
 
@@ -32,6 +33,7 @@ from cloud_api import (
     alert_workflow_api,
     alerts_api,
     console_api,
+    gateway_events_api,
     health,
     registry_api,
     rules_api,
@@ -42,6 +44,7 @@ from cloud_api.alerts_consumer import AlertsConsumer
 from cloud_api.audit import AuditLog
 from cloud_api.config import ApiSettings
 from cloud_api.dependencies import Services, read_threads
+from cloud_api.gateway_events import GatewayEventStore, decode_gateway_event
 from cloud_api.limits import LimitsMiddleware, TokenBucketLimiter
 from cloud_api.live_values import LiveValues
 from cloud_api.problems import install_problem_handlers
@@ -50,8 +53,10 @@ from cloud_api.registry import Registry, load_classification
 from cloud_api.rules import RuleBook
 from cloud_api.store import store_for
 from cloud_api.stream_hub import StreamHub
+from cloud_api.topic_consumer import TopicConsumer
 from parkwatch.settings import Settings
 from parkwatch.wire.alerts import AlertEvent
+from parkwatch.wire.events import KAFKA_GATEWAY_EVENTS
 from stream_processor.kafka_topics import ensure_topics
 
 __all__ = ["create_app"]
@@ -91,6 +96,7 @@ def create_app(
         rules=RuleBook(store.db, publisher),
         read_limiter=CapacityLimiter(read_threads(store.db.dialect)),
     )
+    gateway_events = GatewayEventStore(store.db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -101,6 +107,16 @@ def create_app(
         services.consumer = consumer
         await consumer.start()
         unshelver = asyncio.create_task(alert_workflow_api.unshelve_expired(services), name="unshelve")
+        events_consumer = TopicConsumer(
+            gateway_events,
+            decode_gateway_event,
+            settings.kafka_bootstrap,
+            topic=KAFKA_GATEWAY_EVENTS,
+            group_id=f"{api_settings.consumer_group}.gateway-events",
+        )
+        app.state.gateway_events_consumer = events_consumer
+        await events_consumer.start()
+        pruner = asyncio.create_task(gateway_events_api.prune_expired(gateway_events), name="prune-events")
         await hub.start()
         await live_values.start()
         log.info(
@@ -114,6 +130,10 @@ def create_app(
             unshelver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await unshelver
+            pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruner
+            await events_consumer.stop()
             await consumer.stop()
             await services.publisher.close()
             await services.registry.aclose()
@@ -125,12 +145,13 @@ def create_app(
         version="1",
         description=(
             "Alerts, alert handling, maintenance windows, monitoring rules, the registry of points and "
-            "their history. "
+            "their history, gateway events (data gaps). "
             "Every endpoint but /healthz needs `Authorization: Bearer <token>`."
         ),
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.gateway_events = gateway_events
     hub = StreamHub(services)
     app.state.stream_hub = hub
     live_values = LiveValues(services, hub)
@@ -145,6 +166,7 @@ def create_app(
     app.include_router(admin_api.router)
     app.include_router(registry_api.router)
     app.include_router(rules_api.router)
+    app.include_router(gateway_events_api.router)
     app.include_router(health.router)
     app.include_router(stream_api.router)
     app.include_router(console_api.router)

@@ -2,7 +2,7 @@
 
 Everything the API keeps (alerts and their history, who did what to them,
 users, tokens, site assignments, the audit log, maintenance windows, monitoring
-rules and their versions) lives in the tables below, written with SQLAlchemy
+rules and their versions, gateway events) lives in the tables below, written with SQLAlchemy
 Core. The only dialect-specific
 piece is ``INSERT ... ON CONFLICT``, which both databases accept and
 :func:`insert_for` picks the construct for.
@@ -81,6 +81,7 @@ __all__ = [
     "stream_events",
     "rules",
     "rule_versions",
+    "gateway_events",
 ]
 
 metadata = MetaData()
@@ -271,6 +272,32 @@ rule_versions = Table(
     Column("version", Integer, primary_key=True),
     Column("site", String(64)),
     Column("body", Text, nullable=False),
+)
+
+# -- gateway events: a projection of the Kafka "gateway-events" topic (parkwatch.wire.events) -------
+
+#: What the bridges saw of each gateway's link (gaps in its sequence, repeats, status), one row per
+#: event id; kept for a retention period. See :mod:`cloud_api.gateway_events`.
+gateway_events = Table(
+    "gateway_events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    #: ``gap``, ``duplicate``, ``late``, ``seq_reset``, ``offline`` or ``online``.
+    Column("kind", String(16), nullable=False),
+    Column("site", String(64), nullable=False),
+    Column("gateway", String(64), nullable=False),
+    #: ``data`` or ``alarm`` (the sequence concerned); NULL for status events.
+    Column("stream", String(16)),
+    Column("from_seq", BigInteger),
+    Column("to_seq", BigInteger),
+    Column("count", BigInteger),
+    #: When the bridge observed it (epoch ms): the list's order and the retention's clock.
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("bridge", String(255), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("gateway_events_by_time", "ts_ms", "id"),
+    Index("gateway_events_by_site", "site", "gateway", "ts_ms", "id"),
+    Index("gateway_events_by_kind", "kind", "ts_ms", "id"),
 )
 
 _SCHEMES: Final = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}

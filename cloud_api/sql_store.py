@@ -24,7 +24,7 @@ Example (``:memory:``; a real deployment uses a file or PostgreSQL)::
     ...                     "ch4", 1000, 1000, 87.1, 0.99, 10.0, 15.0, "ch4 high")
     >>> resolved = replace(opened, state="resolved", updated_ms=2000)
     >>> store.apply([opened, resolved, opened], {("alerts", 0): 3})
-    ApplyResult(recorded=2, duplicates=1, stale=0)
+    ApplyResult(recorded=2, duplicates=1, stale=0, suppressed=[])
     >>> found = store.get("a1")
     >>> found.alert.state, [h.state for h in found.history]
     ('resolved', ['open', 'resolved'])

@@ -12,7 +12,11 @@ stream shows each alert's changes once, in the order they were applied.
 Ordering: in one process, writes are serialised by the database's write lock;
 on PostgreSQL several processes may write, so :func:`record` takes a
 transaction-scoped advisory lock first, which makes ``seq`` order equal commit
-order (a reader never sees 43 before 42 commits).
+order (a reader never sees 43 before 42 commits). A transaction that may
+append takes that lock with :func:`lock` *before* it writes any row of its
+own: taken only at the first append, after the alert rows it upserted, it
+deadlocks with another process's transaction that holds it and waits for one
+of those rows (``tests/test_stream_log_pg.py`` runs both cases).
 
 Rows older than the retention (7 days by default) are pruned by the hub; a
 client away longer is told to reload (``reset``).
@@ -41,7 +45,7 @@ from sqlalchemy import Connection, delete, func, select, text
 from cloud_api.db import Database, stream_events
 from parkwatch.wire.alerts import AlertEvent
 
-__all__ = ["StreamEntry", "record", "read_since", "head", "prune", "RETENTION_MS"]
+__all__ = ["StreamEntry", "lock", "record", "read_since", "head", "prune", "RETENTION_MS"]
 
 #: How long the stream remembers changes for reconnecting clients.
 RETENTION_MS: Final = 7 * 86_400_000
@@ -55,10 +59,16 @@ class StreamEntry:
     event: AlertEvent
 
 
-def record(conn: Connection, event: AlertEvent, now_ms: int) -> None:
-    """Append ``event`` in the caller's write transaction."""
+def lock(conn: Connection) -> None:
+    """Hold the append lock until the caller's transaction ends (PostgreSQL; SQLite's write
+    transactions are serial already). Taking it again in the same transaction is free."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+
+
+def record(conn: Connection, event: AlertEvent, now_ms: int) -> None:
+    """Append ``event`` in the caller's write transaction (taking :func:`lock` if it has not)."""
+    lock(conn)
     conn.execute(
         stream_events.insert().values(
             at_ms=now_ms, alert_id=event.id, site=event.site, payload=event.encode().decode()

@@ -184,6 +184,8 @@ def _matrix(api: Api) -> list[tuple[str, str, dict[str, Any], dict[str, set[int]
         ("GET", f"{r}/versions", {}, ALLOWED_ALL),
         ("GET", f"{r}/versions/1", {}, ALLOWED_ALL),
         ("DELETE", r, {}, _authors(204, 404)),
+        ("GET", "/api/v1/gateway-events", {}, ALLOWED_ALL),
+        ("GET", "/api/v1/gateway-events", {"params": {"kind": "gap", "site": "south"}}, ALLOWED_ALL),
     ]
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -34,6 +35,7 @@ from cloud_api.db import Database
 from parkwatch.demo import DEMO_GATEWAYS
 from parkwatch.park import LocalPark
 from parkwatch.settings import Settings
+from parkwatch.wire.events import KAFKA_GATEWAY_EVENTS, GatewayEvent
 from stream_processor.kafka_topics import ensure_topics
 from tests.test_api_stream import (
     ApiServer,
@@ -377,3 +379,83 @@ def test_a_spike_injected_at_the_simulator_reaches_the_wall_and_is_handled_on_th
         )
     finally:
         park.stop()
+
+
+async def _produce_events(stack: Settings, *events: GatewayEvent) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(KAFKA_GATEWAY_EVENTS, event.encode(), key=event.key)
+    finally:
+        await producer.stop()
+
+
+def test_the_wall_counts_and_lists_the_data_gaps_of_the_last_day(
+    stack: Settings, api: ApiServer, browsers: Callable[[bool], WebDriver], tmp_path: Path
+) -> None:
+    asyncio.run(ensure_topics(stack))
+    gw, now = f"gw-{uuid.uuid4().hex[:6]}", int(time.time() * 1000)
+    frames = GatewayEvent.make("gap", SITE, gw, now - 60_000, "bridge-1", stream="data", from_seq=101,
+                               to_seq=140, detail="not received within 60s")  # fmt: skip
+    alarms = GatewayEvent.make("gap", SITE, gw, now - 30_000, "bridge-1", stream="alarm", from_seq=7,
+                               to_seq=7)  # fmt: skip
+    yesterday = GatewayEvent.make("gap", SITE, gw, now - 25 * 3_600_000, "bridge-1", stream="data",
+                                  from_seq=1, to_seq=2)  # fmt: skip
+    elsewhere = GatewayEvent.make("gap", f"x{SITE}", gw, now - 1000, "bridge-1", stream="data", from_seq=5,
+                                  to_seq=9)  # fmt: skip
+    offline = GatewayEvent.make("offline", SITE, gw, now - 500, "bridge-1", identity=str(now))
+    asyncio.run(_produce_events(stack, yesterday, frames, alarms, elsewhere, offline))
+    feed = [make_alert(SITE, device=f"gas-1{i}", severity=("critical", "warning")[i % 2]) for i in range(6)]
+    asyncio.run(produce(stack, *feed))
+
+    def day_of_gaps(user: str) -> dict[str, Any]:
+        params: dict[str, str | int] = {"kind": "gap", "since_ms": int(time.time() * 1000) - 86_400_000}
+        response = httpx.get(f"{api.url}/api/v1/gateway-events", params=params, headers=api.headers(user))
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    deadline = time.monotonic() + 20
+    while {frames.id, elsewhere.id} - {e["id"] for e in day_of_gaps("cora")["items"]}:
+        assert time.monotonic() < deadline, "the API did not get the gap events"
+        time.sleep(0.2)
+
+    wall = browsers(False)
+    wall.get(f"{api.url}/console/wall#token={api.tokens['cora']}")
+    row = _read(wall, f"#gaps li[data-event-id='{frames.id}']", lambda e: e.text, 15, "the gap on the wall")
+    assert gw in row and "40 frames missing" in row, row
+    frames_row = wall.find_element(By.CSS_SELECTOR, f"#gaps li[data-event-id='{frames.id}']")
+    assert frames_row.get_attribute("title") == "seq 101–140"
+    alarm_row = _read(wall, f"#gaps li[data-event-id='{alarms.id}']", lambda e: e.text, 5, "the alarm gap")
+    assert "1 alarm missing" in alarm_row, alarm_row
+    assert not wall.find_elements(By.CSS_SELECTOR, f"#gaps li[data-event-id='{yesterday.id}']")
+    # The count is the number of gap events in the last 24 h at the caller's sites (here: all of them).
+    total = day_of_gaps("cora")["total"]
+    shown = _read(wall, "#count-gaps .n", lambda e: e.text if e.text != "–" else False, 5, "the count")
+    assert shown == str(total)
+    assert "warn" in (wall.find_element(By.ID, "count-gaps").get_attribute("class") or "")
+    # The live feed keeps its room beside them: its first rows are whole inside its panel.
+    _wait(wall, f"#feed li[data-alert-id='{feed[-1].id}']", 10, "the alerts in the feed")
+    time.sleep(1.5)  # sparklines loaded, flashes settled
+    wall.save_screenshot(str(tmp_path / "wall-gaps.png"))
+    panel = wall.find_element(By.CSS_SELECTOR, ".p-feed").rect
+    rows = [r.rect for r in wall.find_elements(By.CSS_SELECTOR, "#feed li")]
+    whole = [r for r in rows if r["y"] + r["height"] <= panel["y"] + panel["height"]]
+    assert len(whole) >= 3, (panel, rows)
+    wall.find_element(By.ID, "lang").click()
+    assert "40 帧数据缺失" in _read(wall, f"#gaps li[data-event-id='{frames.id}']", lambda e: e.text, 5, "zh")
+    assert wall.find_element(By.CSS_SELECTOR, ".p-gaps h2").text == "数据缺失（近24小时）"
+    wall.save_screenshot(str(tmp_path / "wall-gaps-zh.png"))
+    wall.find_element(By.ID, "lang").click()
+
+    # An inspector's wall counts and lists their sites' gaps only.
+    mine = day_of_gaps("ines")
+    assert {e["site"] for e in mine["items"]} == {SITE}
+    own = browsers(False)
+    own.get(f"{api.url}/console/wall#token={api.tokens['ines']}")
+    _wait(own, f"#gaps li[data-event-id='{frames.id}']", 15, "the gap on the inspector's wall")
+    assert not own.find_elements(By.CSS_SELECTOR, f"#gaps li[data-event-id='{elsewhere.id}']")
+    assert own.find_element(By.CSS_SELECTOR, "#count-gaps .n").text == str(mine["total"])
+    errors = [e for e in wall.get_log("browser") + own.get_log("browser") if e.get("level") == "SEVERE"]
+    assert not errors, errors

@@ -1,6 +1,7 @@
-// The command centre's wall: counts, sites and gateways, live alert feed, sparklines.
+// The command centre's wall: counts, sites and gateways, live alert feed, data gaps, sparklines.
 // Alerts come from the REST list once, then from the stream; points' values and quality come
-// from the stream too. The registry (which points exist, staleness) and the trends are polled.
+// from the stream too. The registry (which points exist, staleness), the trends and the data
+// gaps (the bridges' `gap` events: data that never arrived) are polled.
 "use strict";
 
 (() => {
@@ -11,13 +12,19 @@
   let points = [];
   let sites = [];
   const live = new Map(); // "site/gateway/device/point" -> newest value item from the stream
+  let gaps = []; // the newest gap events of the last 24 h at the caller's sites
+  let gapTotal = null; // how many there are (the count on the wall)
+  const gapsSeen = new Set(); // ids shown before: the others flash once
   const FEED_MAX = 10;
   const SPARKS_MAX = 8;
+  const GAPS_MAX = 3;
+  const DAY_MS = 24 * 3600 * 1000;
 
-  function setCount(id, n, alarm) {
+  // level: "alarm" (red) or "warn" (amber) while the count is above zero.
+  function setCount(id, n, level) {
     const box = document.getElementById(id);
     box.querySelector(".n").textContent = n === null ? "–" : String(n);
-    box.classList.toggle("alarm", Boolean(alarm && n > 0));
+    for (const l of ["alarm", "warn"]) box.classList.toggle(l, l === level && n > 0);
   }
 
   function gatewayStatus() {
@@ -32,12 +39,56 @@
 
   function renderCounts() {
     const active = [...alerts.values()].filter((a) => ACTIVE.includes(a.state));
-    setCount("count-active", active.length, true);
-    setCount("count-critical", active.filter((a) => a.severity === "critical").length, true);
+    setCount("count-active", active.length, "alarm");
+    setCount("count-critical", active.filter((a) => a.severity === "critical").length, "alarm");
     const status = gatewayStatus();
     const gateways = sites.flatMap((s) => s.gateways.map((g) => s.site + "/" + g));
-    setCount("count-offline", gateways.filter((g) => !status.get(g)).length, true);
-    setCount("count-gaps", points.filter((p) => p.status !== "ok").length, false);
+    setCount("count-offline", gateways.filter((g) => !status.get(g)).length, "alarm");
+    // Data gaps: the number of gap events (holes in a gateway's seqs) in the last 24 h.
+    setCount("count-gaps", gapTotal, "warn");
+  }
+
+  function fmtWhen(ms) {
+    // Within 24 h: the time, with the day when it was not today.
+    const d = new Date(ms);
+    if (d.toDateString() === new Date().toDateString()) return fmtTime(ms);
+    return d.toLocaleString(PW.lang, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+  }
+
+  function lostKey(g) {
+    return "gaps." + (g.stream === "alarm" ? "alarm" : "frame") + (g.count === 1 ? "" : "s");
+  }
+
+  function renderGaps() {
+    const box = document.getElementById("gaps");
+    if (gapTotal === null) return;
+    const more = gapTotal - gaps.length;
+    document.getElementById("gaps-more").textContent = more > 0 ? t("gaps.more").replace("{n}", more) : "";
+    if (!gaps.length) {
+      box.replaceChildren(el("li", { class: "empty", text: t("gaps.empty") }));
+      return;
+    }
+    // One line each, readable across the room: where, how much, when; the seqs on hover.
+    const rows = gaps.map((g) => el("li", {
+      class: "gap" + (gapsSeen.size && !gapsSeen.has(g.id) ? " new" : ""),
+      "data-event-id": g.id, "data-site": g.site, "data-gateway": g.gateway, "data-count": g.count,
+      title: `${t("gaps.seq")} ${g.from_seq}–${g.to_seq}`,
+    }, [
+      el("span", { class: "where", text: `${g.site} · ${g.gateway}` }),
+      el("span", { class: "lost", text: `${g.count} ${t(lostKey(g))}` }),
+      el("span", { class: "when", text: fmtWhen(g.ts_ms) }),
+    ]));
+    box.replaceChildren(...rows);
+    for (const g of gaps) gapsSeen.add(g.id);
+  }
+
+  async function loadGaps() {
+    const since = Date.now() - DAY_MS;
+    const body = await api(`/api/v1/gateway-events?kind=gap&since_ms=${since}&limit=${GAPS_MAX}`);
+    gaps = body.items;
+    gapTotal = body.total;
+    renderCounts();
+    renderGaps();
   }
 
   function renderSites() {
@@ -252,7 +303,7 @@
 
   PW.applyI18n();
   PW.bindLangSwitch(document.getElementById("lang"));
-  document.addEventListener("pw-lang", () => { render(); loadSparks(); });
+  document.addEventListener("pw-lang", () => { render(); renderGaps(); loadSparks(); });
   tick();
   setInterval(tick, 1000);
   const conn = document.getElementById("conn");
@@ -270,6 +321,8 @@
   });
   guarded(loadAlerts);
   guarded(loadRegistry).then(loadSparks);
+  guarded(loadGaps);
   setInterval(() => guarded(loadRegistry), 30000);
   setInterval(() => guarded(loadSparks), 15000);
+  setInterval(() => guarded(loadGaps), 15000);
 })();

@@ -4,9 +4,10 @@ Who calls what: the agent calls :meth:`InfluxSink.write` with each record's
 lines (it returns at once unless the buffer is over ``max_buffered_lines``,
 which is the backpressure that slows Kafka consumption instead of growing
 memory). One flush task sends up to ``batch_lines`` per request: whenever
-that many are waiting, and everything waiting every ``flush_interval``. Nothing is dropped quietly: a failed request is
-retried with exponential backoff, as long as the sink runs; InfluxDB refusing
-lines (a 4xx) is counted in ``rejected_lines`` and logged; only at stop, after
+that many are waiting, and everything waiting every ``flush_interval``.
+Nothing is dropped quietly: a failed request is retried with exponential
+backoff, as long as the sink runs; InfluxDB refusing lines (a 4xx) is counted
+in ``rejected_lines`` and logged; only at stop, after
 ``stop_timeout`` of failures, are the remaining lines counted in
 ``lost_lines`` and logged. Writes are idempotent (see
 :mod:`~stream_processor.sink.line_protocol`), so a retry after a timeout that

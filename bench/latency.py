@@ -8,8 +8,10 @@ load of ``--rate`` readings/s from synthetic gateways through the real edge
 uplink. Once the detectors are past their warm-up it injects ``--spikes``
 spikes, one at a time, on the simulated points in turn, and for each one
 polls ``GET /api/v1/alerts`` every ``--poll`` until an alert of that point
-started at or after the spike is listed (points with an open alert are
-skipped: the open incident would absorb the spike). Latency = when the API first listed
+that changed at or after the spike is listed: a new alert, or the point's
+earlier alert reopened (a point firing again within ``reopen_within`` of its
+resolution reopens its alert). Points with an open alert are skipped: the
+open incident would absorb the spike. Latency = when the API first listed
 it minus the ground truth ``start_ms`` (the simulator tick that changed the
 value). A spike with no alert within ``--timeout`` is missed. Last line::
 
@@ -113,15 +115,16 @@ class BackgroundLoad:
 
 def _alert_listed(api: httpx.Client, device: str, point: str, since_ms: int | None = None,
                   state: str | None = None) -> bool:
-    """Whether the API lists an alert of ``device``/``point`` (started since ``since_ms``, in ``state``)."""
+    """Whether the API lists an alert of ``device``/``point`` (in ``state``) that changed at or
+    after ``since_ms`` in event time: a new alert, or one reopened by a point firing again soon
+    after it resolved (same id and start, see ``reopen_within``)."""
     params: dict[str, str | int] = {"site": "north", "device": device, "limit": 100}
-    if since_ms is not None:
-        params["since_ms"] = since_ms
     if state is not None:
         params["state"] = state
     resp = api.get("/api/v1/alerts", params=params)
     resp.raise_for_status()
-    return any(item["point"] == point for item in resp.json()["items"])
+    return any(item["point"] == point and (since_ms is None or item["updated_ms"] >= since_ms)
+               for item in resp.json()["items"])
 
 
 def _next_target(api: httpx.Client, targets: list[tuple[str, str]], i: int) -> tuple[int, str, str]:

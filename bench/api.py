@@ -7,8 +7,13 @@ as in production) and measures, from this process:
 
 * ``alerts_list_p99_ms``: ``GET /api/v1/alerts`` (pages of 100, some filtered
   by site or state), ``--concurrency`` requests in flight;
-* ``history_p99_ms``: ``GET .../history`` over the last hour (500 buckets from
-  3,600 readings), same concurrency;
+* ``history_p99_ms``: ``GET .../history`` over the last hour (360 buckets of
+  10 s from 3,600 readings), same concurrency. With ``--history-ranges same``
+  (the default) every request asks for one of two identical URLs (one ``now``
+  per run), so the API's 2 s history cache (``cloud_api.registry``) answers
+  most of them; ``distinct`` ends each range 1 ms before the previous one, as
+  screens that each take their own ``now`` do, so every request queries
+  InfluxDB;
 * ``ws_fanout_p99_ms``: with ``--ws-clients`` stream clients connected, an
   alert change is made ``--fanout-events`` times and each client's receipt
   is timed from the moment the change was requested; p99 over every
@@ -188,14 +193,15 @@ async def _measure(
         await _latencies(client, variants * 5, args.concurrency)  # warm-up
         listing = await _latencies(client, [variants[i % 3] for i in range(args.requests)], args.concurrency)
         now = int(time.time() * 1000)
-        history_paths = [
-            f"/api/v1/points/{s}/{g}/{d}/{p}/history?from_ms={now - 3_600_000}&to_ms={now}"
-            for s, g, d, p in HISTORY_POINTS
-        ]
-        await _latencies(client, history_paths * 5, args.concurrency)
-        history = await _latencies(
-            client, [history_paths[i % len(history_paths)] for i in range(args.requests)], args.concurrency
-        )
+
+        def history_path(i: int, to_ms: int) -> str:
+            s, g, d, p = HISTORY_POINTS[i % len(HISTORY_POINTS)]
+            return f"/api/v1/points/{s}/{g}/{d}/{p}/history?from_ms={to_ms - 3_600_000}&to_ms={to_ms}"
+
+        await _latencies(client, [history_path(i, now) for i in range(10)], args.concurrency)
+        distinct = args.history_ranges == "distinct"
+        ranges = [history_path(i, now - i if distinct else now) for i in range(args.requests)]
+        history = await _latencies(client, ranges, args.concurrency)
 
         async def settle(timeout_s: float = 10.0) -> None:
             deadline = time.monotonic() + timeout_s
@@ -295,6 +301,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=10, help="requests in flight")
     parser.add_argument("--ws-clients", type=int, default=200)
     parser.add_argument("--fanout-events", type=int, default=20)
+    parser.add_argument(
+        "--history-ranges",
+        choices=["same", "distinct"],
+        default="same",
+        help="same: two identical history URLs throughout; distinct: every range ends 1 ms earlier",
+    )
     run(parser.parse_args())
 
 

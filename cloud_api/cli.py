@@ -19,6 +19,7 @@ or a ``KeyboardInterrupt`` traceback.
 
 from __future__ import annotations
 
+import gc
 import getpass
 import logging
 import signal
@@ -88,6 +89,11 @@ def _serve(host: str | None, port: int | None, log_level: str) -> None:
     )
     app = create_app(settings)  # ConfigError here: one line from parkwatch's main, exit 2
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on"))
+    # What exists now (modules, the app, its routes and schemas: ~120,000 objects) lives as long as
+    # the process. Frozen, it is left out of the collector's full passes, each of which otherwise
+    # stopped every request for ~130 ms, every few seconds under load.
+    gc.collect()
+    gc.freeze()
     previous = {sig: signal.signal(sig, _exit_cleanly) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run()

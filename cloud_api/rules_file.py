@@ -26,7 +26,7 @@ from parkwatch.errors import ConfigError
 from parkwatch.settings import load_settings
 from parkwatch.wire.rules import RuleSpec, describe_errors
 
-__all__ = ["RuleFileEntry", "load_rules_file", "apply_rules", "rules"]
+__all__ = ["RuleFileEntry", "load_rules_file", "apply_rules", "delete_rules", "rules"]
 
 
 class RuleFileEntry(RuleSpec):
@@ -102,6 +102,17 @@ def apply_rules(api: httpx.Client, entries: list[RuleFileEntry]) -> list[Applied
         updated.raise_for_status()
         done.append(Applied(entry.id, "updated", updated.json()["version"]))
     return done
+
+
+def delete_rules(api: httpx.Client, entries: list[RuleFileEntry]) -> list[str]:
+    """Delete the entries' rules (a tombstone each; their history stays); returns the ids deleted."""
+    deleted = []
+    for entry in entries:
+        resp = api.delete(f"/api/v1/rules/{entry.id}")
+        if resp.status_code != 404:
+            resp.raise_for_status()
+            deleted.append(entry.id)
+    return deleted
 
 
 @click.group()

@@ -141,11 +141,25 @@ class LocalPark:
         ``local-park`` and a token in it first, as an operator would with
         ``parkwatch api users add`` and ``parkwatch api tokens create``.
         """
-        from cloud_api.accounts import AccountStore
-        from cloud_api.db import Database, normalise_url
         from cloud_api.rules_file import apply_rules, load_rules_file
 
         entries = load_rules_file(path)
+        with self._admin_api() as api:
+            return [f"{a.rule_id} {a.action} v{a.version}" for a in apply_rules(api, entries)]
+
+    def remove_rules(self, path: Path) -> list[str]:
+        """Delete the rules of a file through the API (the rules topic outlives this run's API store:
+        a shared broker's workers would go on applying them); returns the ids deleted."""
+        from cloud_api.rules_file import delete_rules, load_rules_file
+
+        with self._admin_api() as api:
+            return delete_rules(api, load_rules_file(path))
+
+    def _admin_api(self) -> httpx.Client:
+        """An API client holding a fresh token of this run's admin ``local-park``."""
+        from cloud_api.accounts import AccountStore
+        from cloud_api.db import Database, normalise_url
+
         db = Database(normalise_url(self._env()["PARKWATCH_API_DB_URL"], self.settings.state_dir))
         db.open()
         try:
@@ -157,8 +171,7 @@ class LocalPark:
         finally:
             db.close()
         headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=self.settings.api_url, headers=headers, timeout=15.0) as api:
-            return [f"{a.rule_id} {a.action} v{a.version}" for a in apply_rules(api, entries)]
+        return httpx.Client(base_url=self.settings.api_url, headers=headers, timeout=15.0)
 
     def _wait_api(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -89,7 +89,12 @@ def register_rule_agents(
             for point, ps in state.points.items():
                 events.extend(engine.sweep(record, point, ps, ref))
             if events:
-                stored = checkpoints.after(key, state.partition, state, alert=True)
+                # Not saved at once (alert=False): a new stale rule can open alerts on thousands
+                # of silent devices in one sweep, and a forced save of each device's state (KBs
+                # per point) at once flooded the changelog. A sweep's events are a function of
+                # the state and the reference time, so after a crash the next owner re-emits
+                # the same ids.
+                stored = checkpoints.after(key, state.partition, state, alert=False)
                 await emit(events, stored, f"the sweep of {key!r}")
 
     def gateway_state(key: bytes) -> GatewayState:

@@ -39,7 +39,7 @@ import httpx
 from cloud_api.accounts import Principal
 from cloud_api.dependencies import Services, now_ms
 from cloud_api.masking import must_mask
-from cloud_api.registry import TimeSeriesError
+from cloud_api.registry import influx_series
 from cloud_api.stream_hub import QUEUE_MAX, StreamHub, Subscriber
 from parkwatch.errors import ParkwatchError
 
@@ -141,14 +141,8 @@ class LiveValues:
         resp = await self._http.get(
             f"{settings.influx_url}/query", params={"q": query, "db": settings.influx_db, "epoch": "ms"}
         )
-        resp.raise_for_status()
-        result = resp.json()["results"][0]
-        if "error" in result:
-            if "database not found" in str(result["error"]):
-                return []
-            raise TimeSeriesError(f"InfluxDB refused a query: {result['error']} (query: {query})")
         values = []
-        for series in result.get("series", []):
+        for series in influx_series(resp, query):
             tags = series["tags"]
             for row in series.get("values", [])[:1]:
                 doc = dict(zip(series["columns"], row, strict=False))

@@ -58,6 +58,7 @@ __all__ = [
     "Latest",
     "Registry",
     "TimeSeriesError",
+    "influx_series",
     "MAX_HISTORY_POINTS",
     "HISTORY_CACHE_S",
     "HistoryRow",
@@ -77,6 +78,20 @@ _HISTORY_CACHE_MAX: Final = 1000
 _NICE_INTERVALS_MS: Final = [
     s * 1000 for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
 ] + [86_400_000 * d for d in (1, 2, 7, 14, 30)]
+
+
+def influx_series(resp: httpx.Response, query: str) -> list[dict[str, Any]]:
+    """The series of an InfluxQL answer; ``[]`` while the database does not exist yet;
+    :class:`TimeSeriesError` if InfluxDB refused the statement, ``httpx.HTTPStatusError``
+    for an HTTP error."""
+    resp.raise_for_status()
+    result = resp.json()["results"][0]
+    if "error" in result:
+        if "database not found" in str(result["error"]):
+            return []
+        raise TimeSeriesError(f"InfluxDB refused a query: {result['error']} (query: {query})")
+    series: list[dict[str, Any]] = result.get("series", [])
+    return series
 
 
 class TimeSeriesError(ParkwatchError):
@@ -308,7 +323,7 @@ class Registry:
             else:
                 async with httpx.AsyncClient(timeout=_TIMEOUT_S, headers=self._headers) as client:
                     resp = await client.get(self._url, params=self._params(query))
-            series = self._series(resp, query)
+            series = influx_series(resp, query)
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from exc
         rows: list[HistoryRow] = []
@@ -327,21 +342,9 @@ class Registry:
     def _query(self, query: str) -> list[dict[str, Any]]:
         """One InfluxQL statement, blocking; its series (as :func:`parkwatch.influxql.influxql`)."""
         try:
-            return self._series(self._http.get(self._url, params=self._params(query)), query)
+            return influx_series(self._http.get(self._url, params=self._params(query)), query)
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from exc
-
-    @staticmethod
-    def _series(resp: httpx.Response, query: str) -> list[dict[str, Any]]:
-        """The series of an answer; ``[]`` while the database does not exist yet."""
-        resp.raise_for_status()
-        result = resp.json()["results"][0]
-        if "error" in result:
-            if "database not found" in str(result["error"]):
-                return []
-            raise TimeSeriesError(f"InfluxDB refused a query: {result['error']} (query: {query})")
-        series: list[dict[str, Any]] = result.get("series", [])
-        return series
 
     def _unavailable(self, exc: httpx.HTTPError) -> TimeSeriesError:
         return TimeSeriesError(f"InfluxDB at {self.settings.influx_url} is unavailable: {exc}")

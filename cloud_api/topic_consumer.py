@@ -1,7 +1,7 @@
 """Keeps a projection in the API's database up to date from one Kafka topic.
 
-:class:`TopicConsumer` is the loop behind ``gateway-events`` (and has the
-shape of :mod:`cloud_api.alerts_consumer`, which predates it): it joins a
+:class:`TopicConsumer` is the loop behind ``gateway-events`` and ``alerts``
+(:mod:`cloud_api.alerts_consumer`): it joins a
 consumer group, reads batches, decodes each record with the ``decode`` it is
 given and hands the batch, with the next offset of every partition in it, to
 the projection's ``apply`` in a worker thread. The projection stores both in
@@ -273,6 +273,10 @@ class TopicConsumer(Generic[_T]):
         self.stats.events_consumed += len(records)
         self.stats.events_malformed += malformed
         self.stats.events_duplicate += result.duplicates
+        await self._applied(result)
+
+    async def _applied(self, result: Applied) -> None:
+        """After a batch is stored: a subclass's chance to act on what ``apply`` reported."""
 
 
 def _describe(exc: BaseException) -> str:

@@ -26,10 +26,11 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[str, int | None]] = []
         self.refuse = False
-        self.pause_s = 0.0
+        #: How long each publish takes, in call order (then no pause).
+        self.pauses: list[float] = []
 
     async def publish_rule(self, rule_id: str, rule: Rule | None) -> None:
-        await asyncio.sleep(self.pause_s)
+        await asyncio.sleep(self.pauses.pop(0) if self.pauses else 0.0)
         if self.refuse:
             raise PublishError("Kafka is down")
         self.sent.append((rule_id, rule.version if rule is not None else None))
@@ -82,7 +83,9 @@ def test_two_processes_racing_on_a_rule_leave_the_topic_ending_with_what_was_rec
     kafka = Recorder()
     first, second = RuleBook(db, kafka), RuleBook(db, kafka)  # each API process has its own lock
     asyncio.run(first.create("r1", SPEC, "ada", 1))
-    kafka.pause_s = 0.05  # both read version 1 before either records version 2
+    # Both read version 1 before either records version 2; the first publish ends first, so
+    # which process wins does not depend on the machine's load.
+    kafka.pauses = [0.05, 0.2]
 
     async def race() -> tuple[Rule | BaseException, Rule | BaseException]:
         edited = SPEC.model_copy(update={"name": "edited"})

@@ -91,7 +91,10 @@ def create_app(
         audit=AuditLog(store.db),
         publisher=publisher,
         registry=Registry(
-            settings, api_settings.firmware_configs, load_classification(api_settings.classification)
+            settings,
+            api_settings.firmware_configs,
+            load_classification(api_settings.classification),
+            history_cache_s=api_settings.history_cache_s,
         ),
         rules=RuleBook(store.db, publisher),
         read_limiter=CapacityLimiter(read_threads(store.db.dialect)),

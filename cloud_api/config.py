@@ -45,3 +45,6 @@ class ApiSettings(BaseSettings):
     consumer_group: str = "parkwatch-cloud-api"
     #: A point that reported nothing for this long is ``stale``.
     stale_after_s: float = Field(default=60.0, gt=0)
+    #: History buckets that can no longer change are reused this long; readings arriving later
+    #: (a gateway's backlog) show within it. 0: every history read queries InfluxDB.
+    history_cache_s: float = Field(default=60.0, ge=0)

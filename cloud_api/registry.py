@@ -14,13 +14,11 @@ the busiest endpoint awaits on the event loop. Building an ``httpx`` client
 costs tens of milliseconds of CPU (its TLS context), so neither is made per
 query, and kept-alive connections spare InfluxDB a TCP handshake each time.
 
-History reads of the same series and range share one InfluxDB query for
-:data:`HISTORY_CACHE_S` seconds after it began (several charts of one point,
-a wall reloaded by several screens, an alert's trend opened by several
-inspectors): InfluxDB's aggregation is the costliest part of the request and
-runs on the cores the API needs too. An answer is therefore at most that much
-older than the request; readings reach InfluxDB about a second after they
-were taken anyway, and masking and auditing stay per request.
+History reads go through a :class:`~cloud_api.history_cache.HistoryCache`:
+buckets that can no longer change are kept for ``history_cache_s`` (60 s by
+default) and the live tail for 2 s, so a wall of sparklines refreshed every
+few seconds costs InfluxDB only its newest buckets. Masking and auditing stay
+per request.
 
 Classification (public / internal / sensitive) comes from a YAML file of
 fnmatch rules (``cloud_api/classification.yaml``); first match wins.
@@ -37,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -46,6 +43,7 @@ import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from cloud_api.history_cache import HistoryCache, HistoryRow, Series
 from parkwatch.errors import ConfigError, ParkwatchError
 from parkwatch.settings import Settings
 
@@ -60,7 +58,6 @@ __all__ = [
     "TimeSeriesError",
     "influx_series",
     "MAX_HISTORY_POINTS",
-    "HISTORY_CACHE_S",
     "HistoryRow",
     "history_interval_ms",
 ]
@@ -71,10 +68,6 @@ MAX_HISTORY_POINTS: Final = 500
 _TIMEOUT_S: Final = 30.0
 #: Points whose classification is remembered (dropped all at once beyond this, so memory is bounded).
 _CLASSIFIED_MAX: Final = 100_000
-#: How long a history query's answer serves identical reads (see the module docstring).
-HISTORY_CACHE_S: Final = 2.0
-#: History answers kept at most; beyond it, those past :data:`HISTORY_CACHE_S` are dropped.
-_HISTORY_CACHE_MAX: Final = 1000
 _NICE_INTERVALS_MS: Final = [
     s * 1000 for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
 ] + [86_400_000 * d for d in (1, 2, 7, 14, 30)]
@@ -158,22 +151,17 @@ class Latest:
 
 
 def history_interval_ms(from_ms: int, to_ms: int) -> int:
-    """The smallest "nice" bucket giving at most :data:`MAX_HISTORY_POINTS` buckets."""
-    needed = math.ceil(max(1, to_ms - from_ms) / MAX_HISTORY_POINTS)
+    """The smallest "nice" bucket width whose whole buckets over the range are at most
+    :data:`MAX_HISTORY_POINTS` (buckets are aligned to multiples of their width)."""
     for interval in _NICE_INTERVALS_MS:
-        if interval >= needed:
+        if -(-to_ms // interval) - from_ms // interval <= MAX_HISTORY_POINTS:
             return interval
-    return needed
+    return math.ceil(max(1, to_ms - from_ms) / (MAX_HISTORY_POINTS - 1))
 
 
 def _quote(value: str) -> str:
     """An InfluxQL string literal (ids are already restricted to ``[A-Za-z0-9_.-]``)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-#: One history bucket: ``(t_ms, mean, min, max, count)``.
-HistoryRow = tuple[int, float | None, float | None, float | None, int]
-_HistoryKey = tuple[tuple[str, str, str, str], int, int]
 
 
 class Registry:
@@ -183,7 +171,7 @@ class Registry:
     :meth:`history` is a coroutine. The app's lifespan calls :meth:`start` on
     its event loop before serving and :meth:`aclose` after; without
     :meth:`start`, :meth:`history` still works with a client per call.
-    ``history_cache_s``: see :data:`HISTORY_CACHE_S` (0: every read queries InfluxDB).
+    ``history_cache_s``: how long settled history buckets are reused (0: every read queries InfluxDB).
     """
 
     def __init__(
@@ -191,7 +179,7 @@ class Registry:
         settings: Settings,
         firmware_configs: Path,
         classification: Classification,
-        history_cache_s: float = HISTORY_CACHE_S,
+        history_cache_s: float = 60.0,
     ) -> None:
         self.settings = settings
         self.classification = classification
@@ -200,9 +188,7 @@ class Registry:
         self._http = httpx.Client(timeout=_TIMEOUT_S, headers=self._headers)
         self._async_http: httpx.AsyncClient | None = None
         self._classified: dict[tuple[str, str, str, str], Level] = {}
-        self.history_cache_s = history_cache_s
-        #: (series, from, to) -> (monotonic time the query began, the query: running or done).
-        self._history: dict[_HistoryKey, tuple[float, asyncio.Future[tuple[int, list[HistoryRow]]]]] = {}
+        self._history = HistoryCache(self._query_history, settled_ttl_s=history_cache_s)
 
     async def start(self) -> None:
         """Create the asynchronous client on the running loop (its connections belong to it)."""
@@ -269,52 +255,24 @@ class Registry:
                 )
         return latest
 
-    async def history(
-        self, key: tuple[str, str, str, str], from_ms: int, to_ms: int
-    ) -> tuple[int, list[HistoryRow]]:
-        """``(interval_ms, [(t_ms, mean, min, max, count), ...])`` for ``[from_ms, to_ms)``.
+    async def history(self, key: Series, from_ms: int, to_ms: int) -> tuple[int, list[HistoryRow]]:
+        """``(interval_ms, [(t_ms, mean, min, max, count), ...])``: the buckets that overlap
+        ``[from_ms, to_ms)``, each aggregating its whole interval (see :mod:`cloud_api.history_cache`).
 
-        One statement on one series (every tag pinned), bounded in time, one
-        field, empty buckets left out (``fill(none)``). A read identical to one
-        begun less than ``history_cache_s`` ago (running or answered) shares its
-        answer, which callers must not modify. :class:`TimeSeriesError` if
-        InfluxDB is unavailable (an answer that failed is not kept).
+        Callers must not modify the rows. :class:`TimeSeriesError` if InfluxDB is unavailable.
         """
-        if self.history_cache_s <= 0:
-            return await self._query_history(key, from_ms, to_ms)
-        loop = asyncio.get_running_loop()
-        now_s = time.monotonic()
-        cache_key = (key, from_ms, to_ms)
-        entry = self._history.get(cache_key)
-        if entry is not None and now_s - entry[0] < self.history_cache_s and entry[1].get_loop() is loop:
-            return await asyncio.shield(entry[1])
-        if len(self._history) >= _HISTORY_CACHE_MAX:
-            self._history = {
-                k: (began_s, answer)
-                for k, (began_s, answer) in self._history.items()
-                if now_s - began_s < self.history_cache_s
-            }
-        answer = asyncio.ensure_future(self._query_history(key, from_ms, to_ms))
-        self._history[cache_key] = (now_s, answer)
-
-        def forget_failure(done: asyncio.Future[tuple[int, list[HistoryRow]]]) -> None:
-            if done.cancelled() or done.exception() is not None:
-                if self._history.get(cache_key, (0.0, None))[1] is done:
-                    del self._history[cache_key]
-
-        answer.add_done_callback(forget_failure)
-        # Shielded: a caller that goes away does not cancel the query the others wait for.
-        return await asyncio.shield(answer)
-
-    async def _query_history(
-        self, key: tuple[str, str, str, str], from_ms: int, to_ms: int
-    ) -> tuple[int, list[HistoryRow]]:
         interval = history_interval_ms(from_ms, to_ms)
+        first, end = from_ms // interval * interval, -(-to_ms // interval) * interval
+        return interval, await self._history.read(key, first, end, interval)
+
+    async def _query_history(self, key: Series, lo: int, hi: int, interval: int) -> list[HistoryRow]:
+        """One statement on one series (every tag pinned), bounded in time, one field,
+        empty buckets left out (``fill(none)``)."""
         site, gateway, device, point = key
         query = (
             'SELECT MEAN("value"), MIN("value"), MAX("value"), COUNT("value") FROM "reading" '
             f"WHERE site = {_quote(site)} AND gateway = {_quote(gateway)} AND device = {_quote(device)} "
-            f"AND point = {_quote(point)} AND time >= {from_ms}ms AND time < {to_ms}ms "
+            f"AND point = {_quote(point)} AND time >= {lo}ms AND time < {hi}ms "
             f"GROUP BY time({interval}ms) fill(none)"
         )
         try:
@@ -326,11 +284,11 @@ class Registry:
             series = influx_series(resp, query)
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from exc
-        rows: list[HistoryRow] = []
-        for s in series:
-            for t, mean, low, high, count in s.get("values", []):
-                rows.append((int(t), mean, low, high, int(count or 0)))
-        return interval, rows
+        return [
+            (int(t), mean, low, high, int(count or 0))
+            for s in series
+            for t, mean, low, high, count in s.get("values", [])
+        ]
 
     @property
     def _url(self) -> str:

@@ -290,7 +290,11 @@ class PointHistory(BaseModel):
     point: str
     from_ms: int
     to_ms: int
-    interval_ms: int = Field(description="Bucket width, chosen so the range has at most 500 buckets.")
+    interval_ms: int = Field(
+        description="Bucket width, chosen so the range has at most 500 buckets. Buckets start at "
+        "multiples of it and each aggregates its whole interval, so the first and last may include "
+        "readings just outside the range."
+    )
     masked: bool
     buckets: list[HistoryBucket]
 

@@ -14,6 +14,11 @@ recorded), then applied to the store with who did it, so the answer already
 shows it. Assign and comment change no state: they are recorded in the store
 only. Every change is also in the audit log.
 
+Acknowledging a flood incident (kind ``flood``) also acknowledges its members
+still open: the operator has seen the burst as one, and members left open
+would go on escalating. Each member's change is published and recorded like
+its own acknowledgement, with the incident named in the comment.
+
 Allowed: admin and commander everywhere, inspectors on their sites (other
 sites' alerts are 404 to them); viewers get 403.
 """
@@ -34,7 +39,7 @@ from cloud_api.alerts_api import alert_detail, visible_alert
 from cloud_api.dependencies import Services, get_services, now_ms, require
 from cloud_api.problems import problem_responses
 from cloud_api.schemas import AlertWorkflowDetail, AssignBody, CommentBody, RequiredCommentBody, ShelveBody
-from cloud_api.store import AlertAction
+from cloud_api.store import AlertAction, AlertQuery
 from parkwatch.errors import ParkwatchError
 from parkwatch.wire.alerts import AlertEvent, AlertState
 
@@ -91,6 +96,7 @@ async def _act(
     current = found.alert
     at_ms = now_ms()
     record = AlertAction(at_ms, principal.name, action, comment, assignee, until_ms)
+    members: int | None = None  # of a flood incident, acknowledged with it
     if action in _TRANSITIONS:
         allowed, new_state = _TRANSITIONS[action]
         if current.state not in allowed:
@@ -104,10 +110,16 @@ async def _act(
         elif current.state == "shelved":
             workflow = {"shelved_until_ms": None, "state_before_shelve": None}
         await change_state(services, current, record, new_state, workflow)
+        if action == "acknowledge" and current.kind == "flood":
+            members = await _acknowledge_members(services, principal, current, record)
     else:
         workflow = {"assignee": assignee} if action == "assign" else None
         await run_in_threadpool(services.store.record_change, None, record, alert_id, workflow=workflow)
-    detail = {k: v for k, v in (("comment", comment), ("assignee", assignee), ("until_ms", until_ms)) if v}
+    detail: dict[str, Any] = {
+        k: v for k, v in (("comment", comment), ("assignee", assignee), ("until_ms", until_ms)) if v
+    }
+    if members is not None:
+        detail["members"] = members
     await run_in_threadpool(
         services.audit.record,
         at_ms,
@@ -121,8 +133,30 @@ async def _act(
     return await run_in_threadpool(alert_detail, services, principal, found)
 
 
+async def _acknowledge_members(
+    services: Services, principal: Principal, incident: AlertEvent, action: AlertAction
+) -> int:
+    """Acknowledge the incident's open members the principal may see; how many."""
+    note = f"with flood incident {incident.id}" + (f": {action.comment}" if action.comment else "")
+    done = 0
+    after: tuple[int, str] | None = None
+    while True:
+        sites = tuple(sorted(principal.sites)) if principal.sites is not None else None
+        query = AlertQuery(group=incident.id, states=("open",), sites=sites, limit=500, after=after)
+        page = await run_in_threadpool(services.store.query, query)
+        for member in page.items:
+            member_action = replace(action, comment=note[:2000])
+            await change_state(services, member, member_action, "acknowledged")
+            done += 1
+        if page.next_after is None:
+            return done
+        after = page.next_after
+
+
 @router.post(
-    "/{alert_id}/acknowledge", response_model=AlertWorkflowDetail, summary="Acknowledge an open alert"
+    "/{alert_id}/acknowledge",
+    response_model=AlertWorkflowDetail,
+    summary="Acknowledge an open alert (a flood incident: with its open members)",
 )
 async def acknowledge(
     services: Annotated[Services, Depends(get_services)],

@@ -369,6 +369,32 @@ async def test_handling_carries_group_and_escalation_and_an_escalation_keeps_the
     ]
 
 
+async def test_acknowledging_a_flood_incident_acknowledges_its_open_members(api: Api) -> None:
+    started = now_ms() - 20_000
+    flood = _event("north", "", "", started, kind="flood", rule="flood")
+    members = [_event("north", f"gas-{i:02d}", "ch4", started + i, group=flood.id) for i in range(12)]
+    members[0] = replace(members[0], state="acknowledged")  # seen before the incident was
+    members[1] = replace(members[1], state="resolved")
+    outsider = _event("north", "gas-99", "ch4", started + 50)  # not in the incident
+    api.services.store.apply([flood, *members, outsider], {})
+
+    acked = await api.call(
+        "commander", "POST", f"/api/v1/alerts/{flood.id}/acknowledge", json={"comment": "burst"}
+    )
+    assert acked.status_code == 200, acked.text
+    states = {m.id: (await api.call("viewer", "GET", f"/api/v1/alerts/{m.id}")).json() for m in members}
+    assert [states[m.id]["state"] for m in members] == ["acknowledged", "resolved"] + ["acknowledged"] * 10
+    member = states[members[5].id]["actions"][-1]
+    assert (member["action"], member["actor"]) == ("acknowledge", "commander-1")
+    assert member["comment"] == f"with flood incident {flood.id}: burst"
+    assert (await api.call("viewer", "GET", f"/api/v1/alerts/{outsider.id}")).json()["state"] == "open"
+    # Each member's acknowledgement went to Kafka; the audit names the count.
+    values = await published(api.services.settings.kafka_bootstrap, KAFKA_ALERTS, members[5].id)
+    assert [AlertEvent.decode(v).state for v in values] == ["acknowledged"]
+    audit = (await api.call("admin", "GET", "/api/v1/audit", params={"actor": "commander-1"})).json()
+    assert any(e["target"] == f"alert:{flood.id}" and e["detail"]["members"] == 10 for e in audit["items"])
+
+
 async def test_maintenance_window_suppresses_active_and_new_alerts(api: Api) -> None:
     now = now_ms()
     device = f"pt-{uuid.uuid4().hex[:6]}"

@@ -100,12 +100,12 @@ class AlertList(BaseModel):
 
 
 class ConsumerHealth(BaseModel):
-    """The alerts consumer's state and counters since the process started."""
+    """A consumer's state and counters since the process started."""
 
     state: ConsumerState
-    connected: bool = Field(description="Joined the consumer group on the `alerts` topic.")
-    events_consumed: int = Field(description="Valid alert events applied to the store.")
-    events_malformed: int = Field(description="Records on the topic that were not valid alert events.")
+    connected: bool = Field(description="Reading its topic (`alerts` or `gateway-events`).")
+    events_consumed: int = Field(description="Valid events applied to the store.")
+    events_malformed: int = Field(description="Records on the topic that were not valid events.")
     events_duplicate: int = Field(description="Valid events already stored (redeliveries, replays).")
     last_error: str | None
 
@@ -114,7 +114,10 @@ class Health(BaseModel):
     """Liveness: answered whenever the process is up; `degraded` while the consumer is not connected."""
 
     status: Literal["ok", "degraded"]
-    consumer: ConsumerHealth
+    consumer: ConsumerHealth = Field(description="The `alerts` consumer; `status` follows it.")
+    gateway_events: ConsumerHealth | None = Field(
+        default=None, description="The `gateway-events` consumer (data gaps, gateways offline)."
+    )
 
 
 # -- alert workflow ------------------------------------------------------------------------------

@@ -262,6 +262,8 @@ async def test_malformed_records_are_counted_and_skipped(api: Api) -> None:
 
     assert api.consumer.stats.events_malformed == malformed + len(bad)
     assert api.consumer.stats.connected and api.consumer.stats.last_error is None
+    health = (await api.client.get("/healthz")).json()["gateway_events"]
+    assert health["connected"] and health["events_malformed"] == malformed + len(bad)
     assert [i["id"] for i in (await api.list(gateway=gw))["items"]] == [marker.id, before_marker.id]
     # Their offsets were stored with the marker's batch: a restart does not read them again.
     assert api.store.positions(KAFKA_GATEWAY_EVENTS) == {0: offset + 1}

@@ -35,7 +35,9 @@ def _write(settings: Settings, key: tuple[str, str, str, str], readings: dict[in
     httpx.post(f"{settings.influx_url}/write", params=params, content=lines, timeout=10).raise_for_status()
 
 
-def _direct(settings: Settings, key: tuple[str, str, str, str], lo: int, hi: int, interval: int) -> list[tuple]:
+def _direct(
+    settings: Settings, key: tuple[str, str, str, str], lo: int, hi: int, interval: int
+) -> list[tuple]:
     site, gateway, device, point = key
     series = influxql(
         settings,
@@ -72,6 +74,8 @@ async def test_history_equals_one_query_of_whole_buckets_and_late_readings_show(
         await asyncio.sleep(1.1)
         interval, rows = await registry.history(key, start, now)
         assert min(r[2] for r in rows) == -1000.0
-        assert rows == _direct(stack, key, start // interval * interval, -(-now // interval) * interval, interval)
+        assert rows == _direct(
+            stack, key, start // interval * interval, -(-now // interval) * interval, interval
+        )
     finally:
         await registry.aclose()

@@ -45,6 +45,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from cloud_api.db import Database, tokens, user_sites, users
 from parkwatch.errors import ParkwatchError
+from parkwatch.wire.topics import ID_PATTERN
 
 __all__ = [
     "Role",
@@ -71,7 +72,13 @@ _TOKEN_CACHE_MAX: Final = 10_000
 
 
 class AccountError(ParkwatchError):
-    """An account operation was refused: unknown user, duplicate name, bad role."""
+    """An account operation was refused: unknown user, duplicate name, bad role, bad name or site."""
+
+
+def _check_sites(sites: list[str]) -> None:
+    bad = [s for s in sites if not ID_PATTERN.match(s)]
+    if bad:
+        raise AccountError(f"site {bad[0]!r} is not a site id (letters, digits, '_', '.', '-'; at most 64)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +128,9 @@ class AccountStore:
     >>> db.open()
     >>> accounts = AccountStore(db)
     >>> accounts.add_user("ada", "admin", [], 0)
+    >>> accounts.add_user("ada lovelace", "admin", [], 0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    cloud_api.accounts.AccountError: user name 'ada lovelace' is not allowed: 1-64 letters, ...
     >>> token = accounts.create_token("ada", 0, expires_ms=100)
     >>> accounts.cached(token.text, 1) is None  # not verified yet
     True
@@ -150,6 +160,10 @@ class AccountStore:
             self._verified.clear()
 
     def add_user(self, name: str, role: str, sites: list[str], now_ms: int) -> None:
+        # Names go into audit entries, alert actions and rule versions: ids, as sites are.
+        if not ID_PATTERN.match(name):
+            raise AccountError(f"user name {name[:80]!r} is not allowed: 1-64 letters, digits, '_', '.', '-'")
+        _check_sites(sites)
         if role not in ROLES:
             raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
         if role == "inspector" and not sites:
@@ -162,6 +176,7 @@ class AccountStore:
                 conn.execute(insert(user_sites), [{"user_name": name, "site": s} for s in sorted(set(sites))])
 
     def set_sites(self, name: str, sites: list[str]) -> None:
+        _check_sites(sites)
         with self.db.write() as conn:
             self._require_user(conn, name)
             conn.execute(delete(user_sites).where(user_sites.c.user_name == name))

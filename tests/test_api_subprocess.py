@@ -153,6 +153,13 @@ def test_cli_creates_the_first_admin_and_a_token_that_the_server_accepts(
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert duplicate.returncode == 1 and "exists already" in duplicate.stderr
+    for bad in (["ada lovelace", "--role", "viewer"], ["x" * 65, "--role", "viewer"],
+                ["ivo", "--role", "inspector", "--site", "north/../south"]):  # fmt: skip
+        refused = subprocess.run(
+            [sys.executable, "-m", "parkwatch", "api", "users", "add", *bad],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert refused.returncode == 1 and "is not" in refused.stderr, refused.stderr
 
     import sqlite3
 

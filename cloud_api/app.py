@@ -30,6 +30,7 @@ from fastapi import FastAPI
 
 from cloud_api import (
     admin_api,
+    alarm_metrics_api,
     alert_workflow_api,
     alerts_api,
     console_api,
@@ -166,6 +167,7 @@ def create_app(
     )
     app.include_router(alerts_api.router)
     app.include_router(alert_workflow_api.router)
+    app.include_router(alarm_metrics_api.router)
     app.include_router(admin_api.router)
     app.include_router(registry_api.router)
     app.include_router(rules_api.router)

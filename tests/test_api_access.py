@@ -186,6 +186,8 @@ def _matrix(api: Api) -> list[tuple[str, str, dict[str, Any], dict[str, set[int]
         ("DELETE", r, {}, _authors(204, 404)),
         ("GET", "/api/v1/gateway-events", {}, ALLOWED_ALL),
         ("GET", "/api/v1/gateway-events", {"params": {"kind": "gap", "site": "south"}}, ALLOWED_ALL),
+        ("GET", "/api/v1/alarm-metrics", {}, ALLOWED_ALL),
+        ("GET", "/api/v1/alarm-metrics", {"params": {"site": "south"}}, ALLOWED_ALL),
     ]
 
 
@@ -247,6 +249,10 @@ async def test_inspector_never_sees_another_site(api: Api) -> None:
     assert [s["site"] for s in sites["items"]] == ["north"]
     points = (await api.call("inspector", "GET", "/api/v1/points", params={"site": "south"})).json()
     assert points["total"] == 0
+    metrics = (await api.call("inspector", "GET", "/api/v1/alarm-metrics")).json()
+    assert [s["site"] for s in metrics["by_site"]] == ["north"]
+    south = (await api.call("inspector", "GET", "/api/v1/alarm-metrics", params={"site": "south"})).json()
+    assert south["by_site"] == [] and south["active"] == 0
     # The commander sees both.
     both = (await api.call("commander", "GET", "/api/v1/alerts", params={"limit": 500})).json()
     assert {"north", "south"} <= {item["site"] for item in both["items"]}
@@ -393,6 +399,29 @@ async def test_acknowledging_a_flood_incident_acknowledges_its_open_members(api:
     assert [AlertEvent.decode(v).state for v in values] == ["acknowledged"]
     audit = (await api.call("admin", "GET", "/api/v1/audit", params={"actor": "commander-1"})).json()
     assert any(e["target"] == f"alert:{flood.id}" and e["detail"]["members"] == 10 for e in audit["items"])
+
+
+async def test_alarm_metrics_count_activations_floods_and_chattering(api: Api) -> None:
+    site = f"m{now_ms() % 10**9}"  # its own site: the module's other tests add alerts elsewhere
+    start = now_ms() - 3_600_000
+    chatter = _event(site, "gas-01", "ch4", start)
+    steps = [(start + 60_000, "resolved"), (start + 120_000, "open"), (start + 180_000, "resolved"),
+             (start + 240_000, "open")]  # fmt: skip
+    api.services.store.apply([chatter, *(replace(chatter, state=s, updated_ms=t) for t, s in steps)], {})
+    burst = [_event(site, f"gas-{i:02d}", "ch4", start + 1_200_000 + i) for i in range(10, 22)]
+    api.services.store.apply(burst, {})
+
+    m = (await api.call("commander", "GET", "/api/v1/alarm-metrics", params={"site": site})).json()
+    assert m["activations"] == 15 and m["per_10min_peak"] >= 12 and m["flood_periods"] == 1
+    assert [(c["id"], c["activations"]) for c in m["chattering"]] == [(chatter.id, 3)]
+    assert m["bad_actors"][0]["device"] == "gas-01" and m["active"] == 13 == m["unacknowledged"]
+    assert m["by_site"] == [
+        {"site": site, "activations": 15, "active": 13, "unacknowledged": 13, "standing": 0}
+    ]
+    assert len(m["periods"]) == 144 and m["until_ms"] - m["since_ms"] == 86_400_000
+    for params in ({"since_ms": 10, "until_ms": 5}, {"since_ms": 0, "until_ms": 32 * 86_400_000}):
+        bad = await api.call("commander", "GET", "/api/v1/alarm-metrics", params=params)
+        assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
 
 
 async def test_maintenance_window_suppresses_active_and_new_alerts(api: Api) -> None:

@@ -256,6 +256,13 @@ def test_the_wall_groups_a_flood_marks_escalations_and_shows_live_values(
         wall, f"#feed li[data-alert-id='{escalated.id}'] .escalated", lambda e: e.text, 5, "badge"
     ) == ("已升级 ×2")
     wall.find_element(By.ID, "lang").click()
+    # The alarm rate of the last 10 minutes counts the members and the escalated alert (at least:
+    # other tests' alerts share the API), not the flood incident; polled, so read after a reload.
+    wall.get(f"{api.url}/console/wall#token={api.tokens['cora']}")
+    rate = _read(wall, "#count-rate .n", lambda e: e.text if e.text.isdigit() else False, 10, "the rate")
+    assert int(rate) >= 4 and "per 10 min" in (
+        wall.find_element(By.ID, "count-rate").get_attribute("title") or ""
+    )
     errors = [e for e in wall.get_log("browser") if e.get("level") == "SEVERE"]
     assert not errors, errors
 

@@ -1,4 +1,5 @@
 // The command centre's wall: counts, sites and gateways, live alert feed, data gaps, sparklines.
+// The alarm rate and standing alarms come from /api/v1/alarm-metrics, polled every 30 s.
 // Alerts come from the REST list once, then from the stream; points' values and quality come
 // from the stream too. The registry (which points exist, staleness), the trends and the data
 // gaps (the bridges' `gap` events: data that never arrived) are polled.
@@ -80,6 +81,17 @@
     ]));
     box.replaceChildren(...rows);
     for (const g of gaps) gapsSeen.add(g.id);
+  }
+
+  async function loadAlarmMetrics() {
+    // The alarm rate against EEMUA 191's manageable ~1 per 10 minutes, and standing alarms.
+    const m = await api("/api/v1/alarm-metrics");
+    const last = m.periods[m.periods.length - 1];
+    setCount("count-rate", last, last >= 10 ? "alarm" : last > 1 ? "warn" : null);
+    document.getElementById("count-rate").title = t("count.rate.title")
+      .replace("{avg}", m.per_10min_average).replace("{peak}", m.per_10min_peak)
+      .replace("{flood}", m.flood_time_percent).replace("{chatter}", m.chattering.length);
+    setCount("count-standing", m.standing, "warn");
   }
 
   async function loadGaps() {
@@ -303,7 +315,7 @@
 
   PW.applyI18n();
   PW.bindLangSwitch(document.getElementById("lang"));
-  document.addEventListener("pw-lang", () => { render(); renderGaps(); loadSparks(); });
+  document.addEventListener("pw-lang", () => { render(); renderGaps(); loadSparks(); guarded(loadAlarmMetrics); });
   tick();
   setInterval(tick, 1000);
   const conn = document.getElementById("conn");
@@ -322,7 +334,9 @@
   guarded(loadAlerts);
   guarded(loadRegistry).then(loadSparks);
   guarded(loadGaps);
+  guarded(loadAlarmMetrics);
   setInterval(() => guarded(loadRegistry), 30000);
+  setInterval(() => guarded(loadAlarmMetrics), 30000);
   setInterval(() => guarded(loadSparks), 15000);
   setInterval(() => guarded(loadGaps), 15000);
 })();

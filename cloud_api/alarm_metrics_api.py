@@ -7,7 +7,6 @@ figures carry no process values, so nothing is masked. Definitions: see
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Query
@@ -18,6 +17,9 @@ from cloud_api.alarm_metrics import (
     CHATTER_ACTIVATIONS,
     FLOOD_ACTIVATIONS,
     PERIOD_MS,
+    Activation,
+    PointLoad,
+    SiteLoad,
     alarm_metrics,
 )
 from cloud_api.dependencies import CurrentPrincipal, Services, get_services, now_ms
@@ -34,32 +36,6 @@ _DAY_MS: Final = 86_400_000
 router = APIRouter(
     prefix="/api/v1", tags=["alarm management"], responses=problem_responses(401, 422, 429, 503)
 )
-
-
-class ChatteringAlarm(BaseModel):
-    id: str
-    site: str
-    gateway: str
-    device: str
-    point: str
-    rule: str
-    activations: int
-
-
-class BadActor(BaseModel):
-    site: str
-    gateway: str
-    device: str
-    point: str
-    activations: int
-
-
-class SiteAlarmLoad(BaseModel):
-    site: str
-    activations: int = Field(description="Activations in the range.")
-    active: int = Field(description="Open or acknowledged now.")
-    unacknowledged: int = Field(description="Open now.")
-    standing: int = Field(description="Active now for more than a day.")
 
 
 class AlarmMetricsBody(BaseModel):
@@ -85,11 +61,13 @@ class AlarmMetricsBody(BaseModel):
     standing: int = Field(description="Active now for more than a day.")
     shelved: int
     suppressed: int
-    chattering: list[ChatteringAlarm] = Field(
+    chattering: list[Activation] = Field(
         description=f"Up to 10 alerts with {CHATTER_ACTIVATIONS} or more activations in the range."
     )
-    bad_actors: list[BadActor] = Field(description="The 10 points with the most activations in the range.")
-    by_site: list[SiteAlarmLoad]
+    bad_actors: list[PointLoad] = Field(description="The 10 points with the most activations in the range.")
+    by_site: list[SiteLoad] = Field(
+        description="Per site: activations in the range; active, unacknowledged and standing now."
+    )
 
 
 @router.get(
@@ -140,7 +118,7 @@ async def get_alarm_metrics(
         standing=m.standing,
         shelved=m.shelved,
         suppressed=m.suppressed,
-        chattering=[ChatteringAlarm(**asdict(c)) for c in m.chattering],
-        bad_actors=[BadActor(**asdict(b)) for b in m.bad_actors],
-        by_site=[SiteAlarmLoad(**asdict(s)) for s in m.by_site],
+        chattering=m.chattering,
+        bad_actors=m.bad_actors,
+        by_site=m.by_site,
     )

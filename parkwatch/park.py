@@ -11,68 +11,19 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from parkwatch.component import Component
 from parkwatch.errors import ParkwatchError
 from parkwatch.influxql import scalar
 from parkwatch.settings import Settings
 
-__all__ = ["Component", "LocalPark"]
+__all__ = ["LocalPark"]
 
 _SENT_LINE = re.compile(r"readings_sent=(\d+)")
-
-
-@dataclass
-class Component:
-    """One ``parkwatch`` subprocess."""
-
-    name: str
-    args: list[str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    def start(self, env: dict[str, str]) -> None:
-        log = open(self.log_path, "wb")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "parkwatch", *self.args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            # Own session: Ctrl-C in the demo's terminal reaches the supervisor only, which
-            # then stops the components in order (field first, so the pipeline can drain).
-            start_new_session=True,
-        )
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout_s: float = 30.0) -> int | None:
-        """SIGTERM, wait for a clean exit, SIGKILL if it hangs; returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
 
 
 class LocalPark:
@@ -127,12 +78,12 @@ class LocalPark:
         """Backend first (API healthy), then simulator and edge agents."""
         env = self._env()
         for comp in self.backend:
-            comp.start(env)
+            comp.start(env, own_session=True)
         self._wait_api(timeout_s)
-        self.simulator.start(env)
+        self.simulator.start(env, own_session=True)
         time.sleep(1.0)  # the Modbus servers listen before the first poll
         for comp in self.edges:
-            comp.start(env)
+            comp.start(env, own_session=True)
 
     def apply_rules(self, path: Path) -> list[str]:
         """Apply a rules file through the API as this run's own admin; returns one line per rule.

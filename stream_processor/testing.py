@@ -1,8 +1,7 @@
 """Helpers for tests and measurements of the stream processor against real services.
 
-* :class:`Component` runs ``python -m parkwatch ...`` as a subprocess with its
-  log in a file, waits for a log line, and stops it with SIGTERM (returning
-  the exit code), killing it only if it does not stop in time.
+* :class:`Component` runs ``python -m parkwatch ...`` as a subprocess at once (see
+  :mod:`parkwatch.component`: log file, waiting for a log line, SIGTERM or SIGKILL).
 * :func:`consume` reads a Kafka topic from the beginning until a predicate on
   what was read holds.
 * :func:`publish_frames` sends frames over MQTT with QoS 1 and waits for every PUBACK.
@@ -15,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +24,7 @@ import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
+import parkwatch.component
 from parkwatch.settings import Settings
 from parkwatch.testing import free_port
 from parkwatch.wire.records import DeviceRecord
@@ -36,47 +34,13 @@ __all__ = ["Component", "PrivateInfluxDB", "VictoriaMetrics", "consume", "produc
            "publish_frames"]
 
 
-class Component:
-    """A ``parkwatch`` subcommand in a subprocess (inherits ``PARKWATCH_*`` from the environment)."""
+class Component(parkwatch.component.Component):
+    """A :class:`parkwatch.component.Component` started at once with this process's environment
+    (``PARKWATCH_*`` included) plus ``env``: the form every test uses."""
 
     def __init__(self, args: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None) -> None:
-        self.args = [sys.executable, "-m", "parkwatch", *args]
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_log(self, text: str, timeout_s: float) -> None:
-        """Wait until ``text`` appears in the log; AssertionError with the log tail otherwise."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if text in self.log_text():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} not in log of {self.args[3:]}:\n{self.log_text()[-3000:]}")
-
-    def stop(self, timeout_s: float = 30.0) -> int:
-        """SIGTERM, wait, and return the exit code (SIGKILL after ``timeout_s``, then -9)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        """SIGKILL: no flush, no commit, no goodbye to the consumer group."""
-        self.proc.kill()
-        self.proc.wait()
-        self._log.close()
+        super().__init__(args[0], list(args), log_path)
+        self.start({**os.environ, **(env or {})})
 
 
 async def consume(

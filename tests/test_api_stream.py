@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,6 +32,7 @@ from parkwatch.settings import Settings
 from parkwatch.testing import free_port
 from parkwatch.wire.alerts import AlertEvent, alert_id
 from parkwatch.wire.topics import KAFKA_ALERTS
+from stream_processor.testing import Component
 from tests.test_api_alerts import ensure_alerts_topic
 
 pytestmark = pytest.mark.services
@@ -45,8 +43,7 @@ class ApiServer:
     """A ``parkwatch api`` subprocess on a private SQLite database, with one token per user."""
 
     url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
+    process: Component
     tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -57,7 +54,7 @@ class ApiServer:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
     def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
+        return self.process.log_tail()
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,6 @@ def start_api(
     db.close()
     port = free_port()
     env = {
-        **os.environ,
         "PARKWATCH_API_DB_URL": db_url,
         "PARKWATCH_API_AUTH": auth,
         "PARKWATCH_API_PORT": str(port),
@@ -98,16 +94,11 @@ def start_api(
         "PARKWATCH_API_RATE_BURST": "1000",
         **(extra_env or {}),
     }
-    log = tmp / "api.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "parkwatch", "api"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    server = ApiServer(f"http://127.0.0.1:{port}", proc, log, tokens)
+    server = ApiServer(f"http://127.0.0.1:{port}", Component(["api"], tmp / "api.log", env), tokens)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"parkwatch api exited with {proc.returncode}:\n{server.log_tail()}")
+        if not server.process.alive:
+            pytest.fail(f"parkwatch api exited with {server.process.stop()}:\n{server.log_tail()}")
         try:
             health = httpx.get(f"{server.url}/healthz", timeout=2.0).json()
             if health["consumer"]["connected"]:
@@ -120,13 +111,7 @@ def start_api(
 
 
 def stop_api(server: ApiServer) -> None:
-    if server.proc.poll() is None:
-        server.proc.terminate()
-        try:
-            server.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait(timeout=10)
+    server.process.stop(timeout_s=15)
 
 
 async def produce(settings: Settings, *events: AlertEvent) -> None:

@@ -13,7 +13,7 @@ Example (nothing is opened until the app is served)::
     >>> from parkwatch.settings import Settings
     >>> app = create_app(Settings(api_db_url="sqlite:///:memory:"))
     >>> sorted(app.openapi()["paths"])[:3]
-    ['/api/v1/alerts', '/api/v1/alerts/{alert_id}', '/api/v1/alerts/{alert_id}/acknowledge']
+    ['/api/v1/alarm-metrics', '/api/v1/alerts', '/api/v1/alerts/{alert_id}']
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ const PW = (() => {
       "count.critical": "Critical",
       "count.offline": "Offline gateways",
       "count.gaps": "Data gaps, 24 h",
-      "count.rate": "Alarms, last 10 min",
+      "count.rate": "Alarms, 10 min",
       "count.rate.title": "24 h: {avg} per 10 min on average, busiest {peak}; in flood (10 or more) {flood} % of the time; {chatter} chattering",
       "count.standing": "Standing (> 24 h)",
       "gaps": "Data gaps, last 24 h",

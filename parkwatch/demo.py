@@ -52,7 +52,14 @@ def demo_injections(duration_s: float | None) -> list[str]:
         ("stuck", "north-gw1", "pt-01", "pressure", first + 24),
         ("drift", "south-gw1", "gas-02", "h2s", first + 36),
     ]
-    return [f"{kind}:{dev}:{pt}:at={at:.0f}s" for kind, _gw, dev, pt, at in plan if at < span - 10]
+    # The spike lasts 5 s, not the simulator's default 3 polls: three readings 1 s apart span
+    # about 2 s, so the ch4 first-level rule's 2 s delay was met or missed by poll jitter.
+    extra = {"spike": ":duration=5s"}
+    return [
+        f"{kind}:{dev}:{pt}:at={at:.0f}s{extra.get(kind, '')}"
+        for kind, _gw, dev, pt, at in plan
+        if at < span - 10
+    ]
 
 
 @dataclass

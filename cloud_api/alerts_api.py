@@ -14,32 +14,29 @@ schema is still :class:`~cloud_api.schemas.AlertList`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import TypeAdapter
 
 from cloud_api.accounts import Principal
 from cloud_api.dependencies import CurrentPrincipal, Services, get_services, now_ms, run_read
 from cloud_api.masking import is_sensitive, mask_event, mask_history, must_mask
+from cloud_api.paging import Cursor, Limit, decode_key_cursor, encode_key_cursor, invalid
 from cloud_api.problems import problem_responses
 from cloud_api.schemas import Alert, AlertActionItem, AlertHistoryItem, AlertList, AlertWorkflowDetail
 from cloud_api.store import AlertQuery, AlertWithHistory
 from parkwatch.wire.alerts import AlertEvent, AlertState, Severity
 from parkwatch.wire.topics import ID_PATTERN
 
-__all__ = ["router", "encode_cursor", "decode_cursor", "alert_detail", "visible_alert", "alert_page_json"]
+__all__ = ["router", "alert_detail", "visible_alert", "alert_page_json"]
 
 #: Largest integer the stores accept (signed 64-bit).
 _MAX_MS: Final = 2**63 - 1
-MAX_LIMIT: Final = 500
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"], responses=problem_responses(401, 422, 429, 503))
 
@@ -80,36 +77,6 @@ def alert_page_json(items: Sequence[AlertEvent], next_cursor: str | None, total:
     )
 
 
-def encode_cursor(after: tuple[int, str]) -> str:
-    """Opaque cursor for the page after ``(started_ms, id)``.
-
-    >>> encode_cursor((1764189600000, "44387c5e"))
-    'MTc2NDE4OTYwMDAwMDo0NDM4N2M1ZQ'
-    >>> decode_cursor(encode_cursor((1764189600000, "44387c5e")))
-    (1764189600000, '44387c5e')
-    """
-    started_ms, alert_id = after
-    return base64.urlsafe_b64encode(f"{started_ms}:{alert_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, str]:
-    """Inverse of :func:`encode_cursor`; ``ValueError`` if ``cursor`` is not one."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise ValueError("not a cursor returned by this API") from exc
-    started, sep, alert_id = text.partition(":")
-    if not sep or not started.isdigit() or not alert_id or int(started) > _MAX_MS:
-        raise ValueError("not a cursor returned by this API")
-    return int(started), alert_id
-
-
-def _invalid(name: str, message: str, value: object) -> RequestValidationError:
-    """A validation error shaped like FastAPI's own, so it becomes the same 422 problem."""
-    error = {"type": "value_error", "loc": ("query", name), "msg": message, "input": value}
-    return RequestValidationError([error])
-
-
 @router.get(
     "/alerts",
     response_model=AlertList,
@@ -135,17 +102,11 @@ async def list_alerts(
         int | None, Query(ge=0, le=_MAX_MS, description="Started at or after (epoch ms).")
     ] = None,
     until_ms: Annotated[int | None, Query(ge=0, le=_MAX_MS, description="Started before (epoch ms).")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 100,
-    cursor: Annotated[
-        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
-    ] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> Response:
     if since_ms is not None and until_ms is not None and since_ms > until_ms:
-        raise _invalid("until_ms", "must not be before since_ms", until_ms)
-    try:
-        after = decode_cursor(cursor) if cursor is not None else None
-    except ValueError as exc:
-        raise _invalid("cursor", str(exc), cursor) from exc
+        raise invalid("until_ms", "must not be before since_ms", until_ms)
     query = AlertQuery(
         site=site,
         sites=tuple(sorted(principal.sites)) if principal.sites is not None else None,
@@ -156,7 +117,7 @@ async def list_alerts(
         since_ms=since_ms,
         until_ms=until_ms,
         limit=limit,
-        after=after,
+        after=decode_key_cursor(cursor),
     )
     items, next_cursor, total = await run_read(services, _alert_page, services, principal, query)
     return Response(alert_page_json(items, next_cursor, total), media_type="application/json")
@@ -179,7 +140,7 @@ def _alert_page(
         items.append(event)
     if sensitive_read:
         _audit_sensitive(services, principal, "alerts", {"alert_ids": sensitive_read})
-    return items, encode_cursor(page.next_after) if page.next_after else None, page.total
+    return items, encode_key_cursor(page.next_after) if page.next_after else None, page.total
 
 
 def _audit_sensitive(

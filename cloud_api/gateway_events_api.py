@@ -18,10 +18,9 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud_api.alerts_api import decode_cursor, encode_cursor
 from cloud_api.dependencies import CurrentPrincipal, Services, get_services, run_read
 from cloud_api.gateway_events import GatewayEventQuery, GatewayEventStore
-from cloud_api.paging import Cursor, Limit, invalid
+from cloud_api.paging import Cursor, Limit, decode_key_cursor, encode_key_cursor, invalid
 from cloud_api.problems import problem_responses
 from cloud_api.store import StoreError
 from parkwatch.wire.events import EventKind, SeqStream
@@ -96,10 +95,6 @@ async def list_gateway_events(
 ) -> GatewayEventList:
     if since_ms is not None and until_ms is not None and since_ms > until_ms:
         raise invalid("until_ms", "must not be before since_ms", until_ms)
-    try:
-        after = decode_cursor(cursor) if cursor is not None else None
-    except ValueError as exc:
-        raise invalid("cursor", str(exc), cursor) from exc
     query = GatewayEventQuery(
         site=site,
         gateway=gateway,
@@ -108,12 +103,12 @@ async def list_gateway_events(
         until_ms=until_ms,
         sites=principal.sites,
         limit=limit,
-        after=after,
+        after=decode_key_cursor(cursor),
     )
     page = await run_read(services, store.query, query)
     return GatewayEventList(
         items=[GatewayEventItem.model_validate(e) for e in page.items],
-        next_cursor=encode_cursor(page.next_after) if page.next_after else None,
+        next_cursor=encode_key_cursor(page.next_after) if page.next_after else None,
         total=page.total,
     )
 

@@ -55,6 +55,10 @@ TAIL_TTL_S: Final = 2.0
 _QUERIES_MAX: Final = 1000
 
 
+def _time(row: HistoryRow) -> int:
+    return row[0]
+
+
 @dataclass(frozen=True, slots=True)
 class _Span:
     """Settled buckets ``[lo, hi)`` of one series at one interval; never modified once built."""
@@ -63,20 +67,17 @@ class _Span:
     hi: int
     #: Monotonic time its oldest part was fetched.
     fetched_s: float
-    times: list[int]
     rows: list[HistoryRow]
 
     def slice(self, lo: int, hi: int) -> list[HistoryRow]:
-        return self.rows[bisect_left(self.times, lo) : bisect_left(self.times, hi)]
+        return self.rows[bisect_left(self.rows, lo, key=_time) : bisect_left(self.rows, hi, key=_time)]
 
     def joined(self, lo: int, hi: int, fetched_s: float, rows: list[HistoryRow]) -> _Span:
         """This span and ``rows`` (fetched for ``[lo, hi)``, touching or overlapping it) as one."""
         before = self.slice(self.lo, lo) if self.lo < lo else []
         after = self.slice(hi, self.hi) if hi < self.hi else []
-        merged = before + rows + after
-        return _Span(
-            min(self.lo, lo), max(self.hi, hi), min(self.fetched_s, fetched_s), [r[0] for r in merged], merged
-        )
+        fetched = min(self.fetched_s, fetched_s)
+        return _Span(min(self.lo, lo), max(self.hi, hi), fetched, before + rows + after)
 
 
 class HistoryCache:
@@ -156,7 +157,7 @@ class HistoryCache:
         ):
             new = span.joined(lo, hi, fetched_s, rows)
         else:
-            new = _Span(lo, hi, fetched_s, [r[0] for r in rows], rows)
+            new = _Span(lo, hi, fetched_s, rows)
         self._drop(key)
         self._spans[key] = new
         self._rows += len(new.rows)

@@ -1,7 +1,12 @@
-"""Opaque cursors for the lists keyed by an integer (audit ``seq``, window ``id``, registry offset).
+"""Opaque cursors: for lists keyed by an integer (audit ``seq``, window ``id``, registry offset)
+and for lists keyed by ``(time, id)``, newest first (alerts, gateway events).
 
 >>> decode_int_cursor(encode_int_cursor(42))
 42
+>>> encode_key_cursor((1764189600000, "44387c5e"))
+'MTc2NDE4OTYwMDAwMDo0NDM4N2M1ZQ'
+>>> decode_key_cursor(encode_key_cursor((1764189600000, "44387c5e")))
+(1764189600000, '44387c5e')
 """
 
 from __future__ import annotations
@@ -13,7 +18,15 @@ from typing import Annotated, Final
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
 
-__all__ = ["encode_int_cursor", "decode_int_cursor", "Limit", "Cursor", "invalid"]
+__all__ = [
+    "encode_int_cursor",
+    "decode_int_cursor",
+    "encode_key_cursor",
+    "decode_key_cursor",
+    "Limit",
+    "Cursor",
+    "invalid",
+]
 
 _MAX: Final = 2**63 - 1
 
@@ -44,3 +57,23 @@ def decode_int_cursor(cursor: str | None) -> int | None:
     if prefix != "n" or not number.isdigit() or int(number) > _MAX:
         raise invalid("cursor", "not a cursor returned by this API", cursor)
     return int(number)
+
+
+def encode_key_cursor(after: tuple[int, str]) -> str:
+    """The cursor for the page after ``(time_ms, id)``."""
+    time_ms, key = after
+    return base64.urlsafe_b64encode(f"{time_ms}:{key}".encode()).decode().rstrip("=")
+
+
+def decode_key_cursor(cursor: str | None) -> tuple[int, str] | None:
+    """``None`` for no cursor; a 422 :class:`RequestValidationError` for one this API did not make."""
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    time_ms, sep, key = text.partition(":")
+    if not sep or not time_ms.isdigit() or not key or int(time_ms) > _MAX:
+        raise invalid("cursor", "not a cursor returned by this API", cursor)
+    return int(time_ms), key

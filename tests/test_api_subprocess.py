@@ -20,12 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from parkwatch.settings import Settings
 from parkwatch.wire.alerts import AlertEvent, alert_id
-from parkwatch.wire.topics import KAFKA_ALERTS
 from tests.test_api_alerts import ensure_alerts_topic
+from tests.test_api_stream import produce
 
 pytestmark = pytest.mark.services
 
@@ -67,19 +66,6 @@ def api_process(stack: Settings, tmp_path: Path) -> Iterator[tuple[subprocess.Po
             proc.wait(timeout=10)
 
 
-def _produce(settings: Settings, *events: AlertEvent) -> None:
-    async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-        await producer.start()
-        try:
-            for event in events:
-                await producer.send_and_wait(KAFKA_ALERTS, event.encode(), key=event.id.encode())
-        finally:
-            await producer.stop()
-
-    asyncio.run(send())
-
-
 def test_events_appear_over_http_and_sigterm_exits_cleanly(
     stack: Settings, api_process: tuple[subprocess.Popen[bytes], Path]
 ) -> None:
@@ -110,7 +96,7 @@ def test_events_appear_over_http_and_sigterm_exits_cleanly(
             return bool(client.get("/healthz").json()["consumer"]["connected"])
 
         _wait_for(connected, 40.0, "consumer connected", proc, log)
-        _produce(stack, event)
+        asyncio.run(produce(stack, event))
 
         def listed() -> list[dict[str, Any]] | None:
             items: list[dict[str, Any]] = client.get("/api/v1/alerts", params={"site": site}).json()["items"]

@@ -24,7 +24,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from parkwatch.errors import FrameError
@@ -32,6 +31,7 @@ from parkwatch.settings import Settings
 from parkwatch.wire.alerts import AlertEvent, Severity, alert_id
 from parkwatch.wire.topics import KAFKA_ALERTS
 from stream_processor.testing import Component, consume
+from tests.test_api_stream import produce
 
 pytestmark = pytest.mark.services
 
@@ -51,16 +51,6 @@ def _opened(site: str, device: str, t_ms: int, severity: Severity = "warning") -
     return AlertEvent(alert_id(site, "gw-01", device, "ch4", "ch4-high", t_ms), "open", "limit", "ch4-high",
                       severity, site, "gw-01", device, "ch4", t_ms, t_ms, 31.0, None, None, None,
                       "ch4 = 31, above high limit 25")
-
-
-async def _produce(settings: Settings, events: list[AlertEvent]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(KAFKA_ALERTS, event.encode(), key=event.id.encode())
-    finally:
-        await producer.stop()
 
 
 class Sites:
@@ -148,7 +138,7 @@ def test_a_burst_becomes_one_incident_escalation_spares_the_acknowledged_and_a_r
     worker = _start(tmp_path, "worker-1")
     second: Component | None = None
     try:
-        asyncio.run(_produce(stack, [ignored, handled, ack, *burst]))
+        asyncio.run(produce(stack, ignored, handled, ack, *burst))
 
         def settled(s: Sites) -> bool:
             latest = s.latest()
@@ -184,7 +174,7 @@ def test_a_burst_becomes_one_incident_escalation_spares_the_acknowledged_and_a_r
         worker.kill()  # no commit, no last changelog flush, no goodbye to the group
         second = _start(tmp_path, "worker-2")
         late = _opened(flood_site, "gas-99", t0 + 60_000, severity="critical")
-        asyncio.run(_produce(stack, [late]))
+        asyncio.run(produce(stack, late))
 
         def joined(s: Sites) -> bool:
             now = s.latest()

@@ -33,7 +33,7 @@ from parkwatch.settings import Settings
 from parkwatch.wire.alerts import AlertEvent, alert_id
 from parkwatch.wire.topics import KAFKA_ALERTS
 from stream_processor.kafka_topics import ensure_topics
-from tests.test_api_alerts import ensure_alerts_topic, eventually
+from tests.test_api_alerts import caught_up, ensure_alerts_topic, eventually
 
 pytestmark = [pytest.mark.services, pytest.mark.anyio]
 
@@ -295,6 +295,8 @@ async def test_acknowledge_shelve_resolve_are_recorded_published_and_audited(api
     consumer = api.services.consumer
     assert consumer is not None
     await eventually(lambda: _true(consumer.stats.connected), timeout_s=40.0)
+    bootstrap = api.services.settings.kafka_bootstrap
+    await caught_up(bootstrap, api.services.store.positions)
     duplicates = consumer.stats.events_duplicate
 
     ack = await api.call("inspector", "POST", f"{path}/acknowledge", json={"comment": "on my way"})
@@ -321,7 +323,8 @@ async def test_acknowledge_shelve_resolve_are_recorded_published_and_audited(api
     ]
     assert resolved["actions"][0]["comment"] == "on my way"
     # Every state change went to Kafka and came back through the consumer as a duplicate.
-    await eventually(lambda: _true(consumer.stats.events_duplicate >= duplicates + 3))
+    await caught_up(bootstrap, api.services.store.positions)
+    assert consumer.stats.events_duplicate >= duplicates + 3
     audit = (await api.call("admin", "GET", "/api/v1/audit", params={"actor": "inspector-1"})).json()
     assert any(
         e["action"] == "alert.acknowledge" and e["target"] == f"alert:{event.id}" for e in audit["items"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cloud_api.app import create_app
@@ -67,6 +67,28 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10
         await asyncio.sleep(0.1)
 
 
+async def caught_up(bootstrap: str, positions: Callable[[str], dict[int, int]], topic: str = KAFKA_ALERTS,
+                    timeout_s: float = 60.0) -> None:  # fmt: skip
+    """Wait until a projection's stored ``positions`` reach the end ``topic`` has now.
+
+    An app with a new database replays the session's shared topic first; being
+    ``connected`` says only that its partitions are assigned.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = {tp.partition: end for tp, end in (await consumer.end_offsets(partitions)).items()}
+    finally:
+        await consumer.stop()
+
+    async def reached() -> bool:
+        stored = positions(topic)
+        return all(stored.get(partition, 0) >= end for partition, end in ends.items())
+
+    await eventually(reached, timeout_s)
+
+
 async def ensure_alerts_topic(settings: Settings) -> None:
     """Create ``alerts`` with one partition, as the stream processor does, unless it exists.
 
@@ -102,6 +124,7 @@ async def api(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Asyn
                 return bool((await harness.health())["consumer"]["connected"])
 
             await eventually(connected, timeout_s=40.0)
+            await caught_up(stack.kafka_bootstrap, app.state.services.store.positions)
             try:
                 yield harness
             finally:

@@ -332,10 +332,11 @@ def normalise_url(url: str, state_dir: Path) -> str:
     return url
 
 
-def insert_for(conn: Connection, table: Table) -> Any:
-    """``INSERT`` with ``on_conflict_do_*`` for the connection's dialect (SQLite or PostgreSQL)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+def insert_for(conn: Connection | str, table: Table) -> Any:
+    """``INSERT`` with ``on_conflict_do_*`` for the connection's dialect, or the dialect named
+    (SQLite or PostgreSQL)."""
+    name = conn if isinstance(conn, str) else conn.dialect.name
+    return (postgresql if name == "postgresql" else sqlite).insert(table)
 
 
 def _add_missing_columns(conn: Connection) -> None:

@@ -35,9 +35,10 @@ Example (``:memory:``; a real deployment uses a file or PostgreSQL)::
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import astuple, fields, replace
+from dataclasses import fields, replace
 from typing import Any, Final
 
 from sqlalchemy import Connection, and_, func, select, tuple_
@@ -68,6 +69,26 @@ __all__ = ["SqlAlertStore", "window_matches_clause"]
 
 _ALERT_COLUMNS: Final = tuple(f.name for f in fields(AlertEvent))
 _HISTORY_COLUMNS: Final = ("state", "severity", "updated_ms", "value", "score", "message")
+
+
+@functools.cache
+def _apply_statements(dialect: str) -> tuple[Any, Any]:
+    """The history insert and the alert upsert of applying one event, built once per dialect
+    and bound per event: building them with ``.values()`` per event cost more than running
+    them (510 events/s on SQLite)."""
+    history = (
+        insert_for(dialect, alert_history).on_conflict_do_nothing()
+        # RETURNING, not rowcount: psycopg reports -1 for these statements.
+        .returning(alert_history.c.alert_id)
+    )
+    upsert = insert_for(dialect, alerts)
+    # Newest updated_ms wins; on a tie the row already stored stays (first seen wins).
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["id"],
+        set_={c: upsert.excluded[c] for c in _ALERT_COLUMNS if c != "id"},
+        where=upsert.excluded.updated_ms > alerts.c.updated_ms,
+    ).returning(alerts.c.id)
+    return history, upsert
 #: States an escalation leaves as they are (see the module docstring).
 _OPERATOR_STATES: Final[frozenset[str]] = frozenset({"acknowledged", "shelved"})
 
@@ -129,23 +150,14 @@ class SqlAlertStore:
 
     @staticmethod
     def _apply_one(conn: Connection, event: AlertEvent, result: ApplyResult) -> None:
-        row = dict(zip(_ALERT_COLUMNS, astuple(event), strict=True))
-        history = insert_for(conn, alert_history).values(
-            alert_id=event.id, **{c: row[c] for c in _HISTORY_COLUMNS}
-        )
-        # RETURNING, not rowcount: psycopg reports -1 for these statements.
-        if conn.execute(history.on_conflict_do_nothing().returning(alert_history.c.alert_id)).first() is None:
+        history, upsert = _apply_statements(conn.dialect.name)
+        row = {c: getattr(event, c) for c in _ALERT_COLUMNS}
+        step = {"alert_id": event.id, **{c: row[c] for c in _HISTORY_COLUMNS}}
+        if conn.execute(history, step).first() is None:
             result.duplicates += 1
             return
         result.recorded += 1
-        upsert = insert_for(conn, alerts).values(**row)
-        # Newest updated_ms wins; on a tie the row already stored stays (first seen wins).
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["id"],
-            set_={c: upsert.excluded[c] for c in _ALERT_COLUMNS if c != "id"},
-            where=upsert.excluded.updated_ms > alerts.c.updated_ms,
-        )
-        if conn.execute(upsert.returning(alerts.c.id)).first() is None:
+        if conn.execute(upsert, row).first() is None:
             result.stale += 1
         else:
             stream_log.record(conn, event, time.time_ns() // 1_000_000)

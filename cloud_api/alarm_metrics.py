@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 from sqlalchemy import and_, case, func, or_, select
 
@@ -87,6 +87,18 @@ class SiteLoad:
     standing: int
 
 
+class _Activated(NamedTuple):
+    """One activation as the query returns it."""
+
+    alert_id: str
+    at_ms: int
+    site: str
+    gateway: str
+    device: str
+    point: str
+    rule: str
+
+
 @dataclass(slots=True)
 class AlarmMetrics:
     since_ms: int
@@ -131,30 +143,19 @@ def alarm_metrics(
         .where(history.alert_id.in_(touched), history.updated_ms < until_ms)
         .subquery()
     )
-    activations_q = select(steps.c.alert_id, steps.c.updated_ms).where(
-        steps.c.state == "open",
-        steps.c.updated_ms >= since_ms,
-        or_(steps.c.previous.is_(None), steps.c.previous == "resolved"),
+    a = alerts.c
+    activations_q = (
+        select(steps.c.alert_id, steps.c.updated_ms, a.site, a.gateway, a.device, a.point, a.rule)
+        .join(alerts, a.id == steps.c.alert_id)
+        .where(
+            steps.c.state == "open",
+            steps.c.updated_ms >= since_ms,
+            or_(steps.c.previous.is_(None), steps.c.previous == "resolved"),
+        )
     )
     metrics = AlarmMetrics(since_ms, until_ms)
     with db.read() as conn:
-        found = conn.execute(activations_q).all()
-        ids = sorted({alert_id for alert_id, _ in found})
-        where_ids = [ids[i : i + 500] for i in range(0, len(ids), 500)]
-        described = {
-            row.id: row
-            for chunk in where_ids
-            for row in conn.execute(
-                select(
-                    alerts.c.id,
-                    alerts.c.site,
-                    alerts.c.gateway,
-                    alerts.c.device,
-                    alerts.c.point,
-                    alerts.c.rule,
-                ).where(alerts.c.id.in_(chunk))
-            )
-        }
+        found = [_Activated(*row) for row in conn.execute(activations_q)]
         metrics.flood_incidents = int(
             conn.execute(
                 select(func.count()).where(
@@ -178,21 +179,21 @@ def alarm_metrics(
         ).all()
 
     metrics.activations = len(found)
-    metrics.periods = activation_periods([t for _, t in found], since_ms, until_ms)
-    per_alert = Counter(alert_id for alert_id, _ in found)
+    metrics.periods = activation_periods([f.at_ms for f in found], since_ms, until_ms)
+    described = {f.alert_id: f for f in found}
+    per_alert = Counter(f.alert_id for f in found)
     metrics.chattering = [
-        Activation(a, described[a].site, described[a].gateway, described[a].device, described[a].point,
-                   described[a].rule, n)
+        Activation(a, d.site, d.gateway, d.device, d.point, d.rule, n)
         for a, n in per_alert.most_common()
         if n >= CHATTER_ACTIVATIONS
-    ][:TOP]  # fmt: skip
-    per_point = Counter((described[a].site, described[a].gateway, described[a].device, described[a].point)
-                        for a, _ in found)  # fmt: skip
+        for d in (described[a],)
+    ][:TOP]
+    per_point = Counter((f.site, f.gateway, f.device, f.point) for f in found)
     metrics.bad_actors = [PointLoad(*key, n) for key, n in per_point.most_common(TOP)]
 
     per_site: dict[str, list[int]] = {}  # site -> [activations, active, unacknowledged, standing]
-    for a, _ in found:
-        per_site.setdefault(described[a].site, [0, 0, 0, 0])[0] += 1
+    for f in found:
+        per_site.setdefault(f.site, [0, 0, 0, 0])[0] += 1
     for site, state, count, standing in now_rows:
         figures = per_site.setdefault(site, [0, 0, 0, 0])
         if state in ("open", "acknowledged"):

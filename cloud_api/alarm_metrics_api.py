@@ -3,6 +3,11 @@
 Every role may read; an inspector's figures cover only the assigned sites. The
 figures carry no process values, so nothing is masked. Definitions: see
 :mod:`cloud_api.alarm_metrics`.
+
+Figures of the default range (the last day up to now), which every wall polls,
+are computed once for each scope of sites and shared for :data:`SHARED_S`:
+about 0.2 s of database work for 20,000 alerts a day would otherwise be paid
+by every wall.
 """
 
 from __future__ import annotations
@@ -11,18 +16,18 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from cloud_api.alarm_metrics import (
     CHATTER_ACTIVATIONS,
     FLOOD_ACTIVATIONS,
     PERIOD_MS,
     Activation,
+    AlarmMetrics,
     PointLoad,
     SiteLoad,
     alarm_metrics,
 )
-from cloud_api.dependencies import CurrentPrincipal, Services, get_services, now_ms
+from cloud_api.dependencies import CurrentPrincipal, Services, get_services, now_ms, run_report
 from cloud_api.paging import invalid
 from cloud_api.problems import problem_responses
 from parkwatch.wire.topics import ID_PATTERN
@@ -32,6 +37,8 @@ __all__ = ["router", "AlarmMetricsBody"]
 #: The longest range one request may review.
 MAX_RANGE_MS: Final = 31 * 86_400_000
 _DAY_MS: Final = 86_400_000
+#: How long the figures of the default range serve identical requests: walls poll every 30 s.
+SHARED_S: Final = 5.0
 
 router = APIRouter(
     prefix="/api/v1", tags=["alarm management"], responses=problem_responses(401, 422, 429, 503)
@@ -70,6 +77,11 @@ class AlarmMetricsBody(BaseModel):
     )
 
 
+def _range(since_ms: int | None, until_ms: int | None, now: int) -> tuple[int, int]:
+    until = until_ms if until_ms is not None else now
+    return (since_ms if since_ms is not None else max(0, until - _DAY_MS)), until
+
+
 @router.get(
     "/alarm-metrics",
     response_model=AlarmMetricsBody,
@@ -87,9 +99,7 @@ async def get_alarm_metrics(
         int | None, Query(ge=0, le=2**62, description="End (exclusive, epoch ms); default now.")
     ] = None,
 ) -> AlarmMetricsBody:
-    now = now_ms()
-    until = until_ms if until_ms is not None else now
-    since = since_ms if since_ms is not None else max(0, until - _DAY_MS)
+    since, until = _range(since_ms, until_ms, now_ms())
     if until <= since:
         raise invalid("until_ms", "must be after since_ms", until)
     if until - since > MAX_RANGE_MS:
@@ -99,16 +109,25 @@ async def get_alarm_metrics(
         sites: tuple[str, ...] | None = (site,) if visible is None or site in visible else ()
     else:
         sites = tuple(sorted(visible)) if visible is not None else None
-    m = await run_in_threadpool(alarm_metrics, services.store.db, sites, since, until, now)
+
+    async def figures() -> AlarmMetrics:
+        now = now_ms()
+        lo, hi = _range(since_ms, until_ms, now)
+        return await run_report(services, alarm_metrics, services.store.db, sites, lo, hi, now)
+
+    if since_ms is None and until_ms is None:  # a wall's poll: shared by the walls of one scope
+        m = await services.alarm_figures.get(sites, figures, SHARED_S)
+    else:
+        m = await figures()
     peak = max(m.periods)
     floods = sum(1 for p in m.periods if p >= FLOOD_ACTIVATIONS)
     return AlarmMetricsBody(
-        since_ms=since,
-        until_ms=until,
+        since_ms=m.since_ms,
+        until_ms=m.until_ms,
         activations=m.activations,
-        per_10min_average=round(m.activations * PERIOD_MS / (until - since), 3),
+        per_10min_average=round(m.activations * PERIOD_MS / (m.until_ms - m.since_ms), 3),
         per_10min_peak=peak,
-        peak_period_start_ms=since + m.periods.index(peak) * PERIOD_MS if peak else None,
+        peak_period_start_ms=m.since_ms + m.periods.index(peak) * PERIOD_MS if peak else None,
         flood_periods=floods,
         flood_time_percent=round(100 * floods / len(m.periods), 2),
         flood_incidents=m.flood_incidents,

@@ -19,9 +19,11 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cloud_api.accounts import AccountStore, Principal, Role
+from cloud_api.alarm_metrics import AlarmMetrics
 from cloud_api.alerts_consumer import AlertsConsumer
 from cloud_api.audit import AuditLog
 from cloud_api.config import ApiSettings
+from cloud_api.shared_answers import SharedAnswers
 from cloud_api.sql_store import SqlAlertStore
 from parkwatch.settings import Settings
 
@@ -67,6 +69,11 @@ class Services:
     consumer: AlertsConsumer | None = None
     #: Threads for the short, frequent store reads (:func:`run_read`); see :func:`read_threads`.
     read_limiter: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
+    #: Long store reports (alarm figures): one at a time, so a burst of them queues here instead
+    #: of taking every pooled connection from the short reads (see :func:`run_report`).
+    report_limiter: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
+    #: The default range's alarm figures by scope of sites (``None``: all), shared by the walls.
+    alarm_figures: SharedAnswers[tuple[str, ...] | None, AlarmMetrics] = field(default_factory=SharedAnswers)
 
 
 def read_threads(dialect: str) -> int:
@@ -91,6 +98,16 @@ async def run_read(services: Services, func: Callable[..., _T], *args: object) -
     that may wait long (Kafka, InfluxDB) belongs in FastAPI's own thread pool instead.
     """
     return await anyio.to_thread.run_sync(func, *args, limiter=services.read_limiter)
+
+
+async def run_report(services: Services, func: Callable[..., _T], *args: object) -> _T:
+    """``func(*args)`` in a worker thread, one at a time (``services.report_limiter``).
+
+    For reads that take a good part of a second (alarm figures over a day of alerts): 50
+    of them at once each took a pooled connection and waited its turn on two cores, and
+    some waited the pool's 30 s out (503).
+    """
+    return await anyio.to_thread.run_sync(func, *args, limiter=services.report_limiter)
 
 
 def _services(request: Request) -> Services:

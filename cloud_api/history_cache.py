@@ -40,6 +40,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
+from cloud_api.shared_answers import SharedAnswers
+
 __all__ = ["HistoryCache", "HistoryRow", "Series", "TAIL_TTL_S"]
 
 #: One bucket: ``(t_ms, mean, min, max, count)``.
@@ -51,8 +53,6 @@ Fetch = Callable[[Series, int, int, int], Awaitable[list[HistoryRow]]]
 
 #: How long an answer for the tail serves identical reads.
 TAIL_TTL_S: Final = 2.0
-#: Running or recent queries remembered at most; beyond it, the finished ones are dropped.
-_QUERIES_MAX: Final = 1000
 
 
 def _time(row: HistoryRow) -> int:
@@ -104,8 +104,10 @@ class HistoryCache:
         self.clock = clock
         self._spans: OrderedDict[tuple[Series, int], _Span] = OrderedDict()
         self._rows = 0
-        #: (series, interval, lo, hi) -> (monotonic time begun, the query: running or done).
-        self._queries: dict[tuple[Series, int, int, int], tuple[float, asyncio.Future[list[HistoryRow]]]] = {}
+        #: Queries by (series, interval, lo, hi): running, or done within their time to serve.
+        self._queries: SharedAnswers[tuple[Series, int, int, int], list[HistoryRow]] = SharedAnswers(
+            clock=clock
+        )
 
     async def read(self, series: Series, first: int, end: int, interval: int) -> list[HistoryRow]:
         """Buckets ``[first, end)``; both multiples of ``interval``. Callers must not modify them."""
@@ -173,31 +175,6 @@ class HistoryCache:
         self, series: Series, interval: int, lo: int, hi: int, keep_s: float
     ) -> list[HistoryRow]:
         """One fetch of ``[lo, hi)``, joined by identical reads while it runs and ``keep_s`` after."""
-        key = (series, interval, lo, hi)
-        now_s = self.clock()
-        entry = self._queries.get(key)
-        loop = asyncio.get_running_loop()
-        if (
-            entry is not None
-            and entry[1].get_loop() is loop
-            and (not entry[1].done() or now_s - entry[0] < keep_s)
-        ):
-            return await asyncio.shield(entry[1])
-        if len(self._queries) >= _QUERIES_MAX:
-            self._queries = {
-                k: (began_s, q)
-                for k, (began_s, q) in self._queries.items()
-                if not q.done() or now_s - began_s < TAIL_TTL_S
-            }
-        answer = asyncio.ensure_future(self.fetch(series, lo, hi, interval))
-        self._queries[key] = (now_s, answer)
-
-        def forget_failure(done: asyncio.Future[list[HistoryRow]]) -> None:
-            if (done.cancelled() or done.exception() is not None) and self._queries.get(key, (0.0, None))[
-                1
-            ] is done:
-                del self._queries[key]
-
-        answer.add_done_callback(forget_failure)
-        # Shielded: a caller that goes away does not cancel the query the others wait for.
-        return await asyncio.shield(answer)
+        return await self._queries.get(
+            (series, interval, lo, hi), lambda: self.fetch(series, lo, hi, interval), keep_s
+        )

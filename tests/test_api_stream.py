@@ -27,13 +27,14 @@ from aiokafka import AIOKafkaProducer
 
 from cloud_api.accounts import AccountStore
 from cloud_api.db import Database
+from cloud_api.sql_store import SqlAlertStore
 from parkwatch.influxql import ensure_database
 from parkwatch.settings import Settings
 from parkwatch.testing import free_port
 from parkwatch.wire.alerts import AlertEvent, alert_id
 from parkwatch.wire.topics import KAFKA_ALERTS
 from stream_processor.testing import Component
-from tests.test_api_alerts import ensure_alerts_topic
+from tests.test_api_alerts import caught_up, ensure_alerts_topic
 
 pytestmark = pytest.mark.services
 
@@ -71,7 +72,8 @@ def start_api(
     auth: str = "tokens",
     extra_env: dict[str, str] | None = None,
 ) -> ApiServer:
-    """Create ``users`` and their tokens, start the API, wait until its consumer is connected."""
+    """Create ``users`` and their tokens, start the API, wait until its consumer has replayed
+    the session's ``alerts`` topic."""
     asyncio.run(ensure_alerts_topic(stack))
     db_url = f"sqlite:///{tmp / 'api.sqlite'}"
     db = Database(db_url)
@@ -102,12 +104,28 @@ def start_api(
         try:
             health = httpx.get(f"{server.url}/healthz", timeout=2.0).json()
             if health["consumer"]["connected"]:
-                return server
+                break
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    stop_api(server)
-    pytest.fail(f"the API's consumer did not connect within 60 s:\n{server.log_tail()}")
+    else:
+        stop_api(server)
+        pytest.fail(f"the API's consumer did not connect within 60 s:\n{server.log_tail()}")
+    try:
+        _replayed(stack, db_url)
+    except BaseException:
+        stop_api(server)
+        raise
+    return server
+
+
+def _replayed(stack: Settings, db_url: str) -> None:
+    store = SqlAlertStore(Database(db_url))
+    store.open()
+    try:
+        asyncio.run(caught_up(stack.kafka_bootstrap, store.positions))
+    finally:
+        store.close()
 
 
 def stop_api(server: ApiServer) -> None:

@@ -4,6 +4,8 @@
 with ``--alerts`` alerts over the last day across ``--sites`` sites, half of
 them resolved a minute after they opened, and measures, in this process:
 
+* ``apply_per_s``: alert events the store applies per second while it is filled
+  (batches of 2,000, as the API's Kafka consumer hands them over);
 * ``compute_ms`` / ``one_site_ms``: :func:`cloud_api.alarm_metrics.alarm_metrics`
   for all sites and for one (median of 5);
 * ``walls_s``: ``--walls`` requests of ``GET /api/v1/alarm-metrics`` at once,
@@ -16,7 +18,7 @@ them resolved a minute after they opened, and measures, in this process:
 No broker is needed: the app's Kafka consumer only retries in the background.
 The last line is::
 
-    alerts=<N> compute_ms=<N> one_site_ms=<N> walls=<N> walls_s=<N> own_ranges_s=<N>
+    alerts=<N> apply_per_s=<N> compute_ms=<N> one_site_ms=<N> walls=<N> walls_s=<N> own_ranges_s=<N>
 """
 
 from __future__ import annotations
@@ -95,8 +97,10 @@ async def main(args: argparse.Namespace) -> None:
         store: SqlAlertStore = app.state.services.store
         store.open()
         events = _alerts(args.alerts, args.sites, now)
+        began = time.perf_counter()
         for i in range(0, len(events), 2000):
             store.apply(events[i : i + 2000], {})
+        apply_per_s = len(events) / (time.perf_counter() - began)
         compute_ms = _median_ms(lambda: alarm_metrics(store.db, None, now - _DAY_MS, now, now))
         one_site_ms = _median_ms(lambda: alarm_metrics(store.db, ("site-1",), now - _DAY_MS, now, now))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
@@ -104,8 +108,8 @@ async def main(args: argparse.Namespace) -> None:
             own_s = await _rounds(client, args.walls, own_range=True)
         store.close()
     print(
-        f"alerts={args.alerts} compute_ms={compute_ms:.0f} one_site_ms={one_site_ms:.0f} "
-        f"walls={args.walls} walls_s={walls_s:.2f} own_ranges_s={own_s:.2f}"
+        f"alerts={args.alerts} apply_per_s={apply_per_s:.0f} compute_ms={compute_ms:.0f} "
+        f"one_site_ms={one_site_ms:.0f} walls={args.walls} walls_s={walls_s:.2f} own_ranges_s={own_s:.2f}"
     )
 
 

@@ -70,6 +70,9 @@ __all__ = ["SqlAlertStore", "window_matches_clause"]
 _ALERT_COLUMNS: Final = tuple(f.name for f in fields(AlertEvent))
 _HISTORY_COLUMNS: Final = ("state", "severity", "updated_ms", "value", "score", "message")
 
+#: States an escalation leaves as they are (see the module docstring).
+_OPERATOR_STATES: Final[frozenset[str]] = frozenset({"acknowledged", "shelved"})
+
 
 @functools.cache
 def _apply_statements(dialect: str) -> tuple[Any, Any]:
@@ -89,8 +92,6 @@ def _apply_statements(dialect: str) -> tuple[Any, Any]:
         where=upsert.excluded.updated_ms > alerts.c.updated_ms,
     ).returning(alerts.c.id)
     return history, upsert
-#: States an escalation leaves as they are (see the module docstring).
-_OPERATOR_STATES: Final[frozenset[str]] = frozenset({"acknowledged", "shelved"})
 
 
 class SqlAlertStore:

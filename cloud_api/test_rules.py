@@ -7,7 +7,7 @@ The same against the real Kafka topic and PostgreSQL is in ``tests/test_api_rule
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,11 +26,12 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[str, int | None]] = []
         self.refuse = False
-        #: How long each publish takes, in call order (then no pause).
-        self.pauses: list[float] = []
+        #: Awaited by each publish before it completes (a test orders racing publishes with it).
+        self.before: Callable[[Rule | None], Awaitable[None]] | None = None
 
     async def publish_rule(self, rule_id: str, rule: Rule | None) -> None:
-        await asyncio.sleep(self.pauses.pop(0) if self.pauses else 0.0)
+        if self.before is not None:
+            await self.before(rule)
         if self.refuse:
             raise PublishError("Kafka is down")
         self.sent.append((rule_id, rule.version if rule is not None else None))
@@ -83,11 +84,26 @@ def test_two_processes_racing_on_a_rule_leave_the_topic_ending_with_what_was_rec
     kafka = Recorder()
     first, second = RuleBook(db, kafka), RuleBook(db, kafka)  # each API process has its own lock
     asyncio.run(first.create("r1", SPEC, "ada", 1))
-    # Both read version 1 before either records version 2; the first publish ends first, so
-    # which process wins does not depend on the machine's load.
-    kafka.pauses = [0.05, 0.2]
 
     async def race() -> tuple[Rule | BaseException, Rule | BaseException]:
+        # Both read version 1 before either records version 2: the first's publish ends only
+        # once the second's has begun, and the second's only once the first has recorded. So
+        # the first wins, whichever thread the machine's load lets run first.
+        second_publishing = asyncio.Event()
+
+        async def order(rule: Rule | None) -> None:
+            assert rule is not None
+            if rule.name == "edited":
+                await second_publishing.wait()
+                return
+            second_publishing.set()
+            for _ in range(1000):  # at most ~10 s, should the first never record
+                current = await asyncio.to_thread(first.get, "r1")
+                if current is not None and current.version >= 2:
+                    return
+                await asyncio.sleep(0.01)
+
+        kafka.before = order
         edited = SPEC.model_copy(update={"name": "edited"})
         return await asyncio.gather(
             first.update("r1", edited, "ada", 2),

@@ -55,7 +55,10 @@ def test_a_failed_start_is_comm_loss_and_retried_until_it_listens() -> None:
     async def main() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run(stop))
-        await asyncio.sleep(0.4)  # attempts at 0, 50 ms, 150 ms
+        for _ in range(100):  # attempts at 0, 50 ms, 150 ms; up to 5 s on a busy machine
+            if runner.started and runner.online:
+                break
+            await asyncio.sleep(0.05)
         assert runner.started and runner.online
         driver.emit("a", "b")
         stop.set()

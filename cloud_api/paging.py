@@ -41,19 +41,27 @@ def invalid(name: str, message: str, value: object, where: str = "query") -> Req
     )
 
 
+def _encode(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> str:
+    """The cursor's text; empty for one that is not base64 of UTF-8 (which no check accepts)."""
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return ""
+
+
 def encode_int_cursor(value: int) -> str:
-    return base64.urlsafe_b64encode(f"n:{value}".encode()).decode().rstrip("=")
+    return _encode(f"n:{value}")
 
 
 def decode_int_cursor(cursor: str | None) -> int | None:
     """``None`` for no cursor; a 422 :class:`RequestValidationError` for one this API did not make."""
     if cursor is None:
         return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    prefix, _, number = text.partition(":")
+    prefix, _, number = _decode(cursor).partition(":")
     if prefix != "n" or not number.isdigit() or int(number) > _MAX:
         raise invalid("cursor", "not a cursor returned by this API", cursor)
     return int(number)
@@ -62,18 +70,14 @@ def decode_int_cursor(cursor: str | None) -> int | None:
 def encode_key_cursor(after: tuple[int, str]) -> str:
     """The cursor for the page after ``(time_ms, id)``."""
     time_ms, key = after
-    return base64.urlsafe_b64encode(f"{time_ms}:{key}".encode()).decode().rstrip("=")
+    return _encode(f"{time_ms}:{key}")
 
 
 def decode_key_cursor(cursor: str | None) -> tuple[int, str] | None:
     """``None`` for no cursor; a 422 :class:`RequestValidationError` for one this API did not make."""
     if cursor is None:
         return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    time_ms, sep, key = text.partition(":")
+    time_ms, sep, key = _decode(cursor).partition(":")
     if not sep or not time_ms.isdigit() or not key or int(time_ms) > _MAX:
         raise invalid("cursor", "not a cursor returned by this API", cursor)
     return int(time_ms), key

@@ -51,6 +51,8 @@ __all__ = ["StreamEntry", "lock", "record", "read_since", "head", "prune", "RETE
 RETENTION_MS: Final = 7 * 86_400_000
 #: Arbitrary key of the PostgreSQL advisory lock that orders appends across processes.
 _PG_LOCK_KEY: Final = 0x70775F73
+#: Key in ``Connection.info`` of the transaction that holds the lock.
+_HOLDER: Final = "parkwatch.stream_log.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +63,16 @@ class StreamEntry:
 
 def lock(conn: Connection) -> None:
     """Hold the append lock until the caller's transaction ends (PostgreSQL; SQLite's write
-    transactions are serial already). Taking it again in the same transaction is free."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    transactions are serial already). Taking it again in the same transaction costs nothing:
+    the connection remembers the transaction that holds it, so a batch's appends do not each
+    pay a round trip to the server."""
+    if conn.dialect.name != "postgresql":
+        return
+    transaction = conn.get_transaction()
+    if transaction is not None and conn.info.get(_HOLDER) is transaction:
+        return
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    conn.info[_HOLDER] = transaction
 
 
 #: Bound per call: ``.values()`` per event costs more than the insert.

@@ -102,7 +102,8 @@ def test_a_limit_rule_published_while_running_takes_effect_then_disabling_resolv
 
     _publish(stack, _rule("ch4-high-" + site, 1, site, {"type": "limit", "high": 25, "hysteresis": 2}))
     published = time.monotonic()
-    time.sleep(1.0)  # two fetch rounds of the worker's rules feed
+    # Not a fixed sleep: on a busy machine the rule once arrived between the two readings.
+    rules_worker.wait_for_log(f"rule ch4-high-{site} version 1 active", 15)
     _readings(stack, site, "gas-01", "ch4", [31.0, 32.0], t0 + 10_000)
     opened = _alerts(stack, site, lambda evs: any(e.kind == "limit" for e in evs))
     assert time.monotonic() - published < 15, "the rule reached the running worker within seconds"
@@ -112,7 +113,7 @@ def test_a_limit_rule_published_while_running_takes_effect_then_disabling_resolv
     assert event.message == "ch4 = 31, above high limit 25"
 
     _publish(stack, _rule("ch4-high-" + site, 2, site, {"type": "limit", "high": 25}, enabled=False))
-    time.sleep(1.0)
+    rules_worker.wait_for_log(f"rule ch4-high-{site} version 2 disabled", 15)
     _readings(stack, site, "gas-01", "ch4", [33.0], t0 + 20_000)
     events = _alerts(stack, site, lambda evs: any(e.state == "resolved" for e in evs))
     assert [(e.id, e.state) for e in events] == [(event.id, "open"), (event.id, "resolved")]
@@ -124,7 +125,7 @@ def test_a_stale_rule_opens_when_a_point_goes_quiet_and_resolves_when_it_reports
 ) -> None:
     site = _site()
     _publish(stack, _rule("quiet-" + site, 1, site, {"type": "stale", "after": "3s"}, device="pt-01"))
-    time.sleep(1.0)
+    rules_worker.wait_for_log(f"rule quiet-{site} version 1 active", 15)
     now = int(time.time() * 1000)
     _readings(stack, site, "pt-01", "pressure", [1.2], now)
     _readings(stack, site, "pt-02", "pressure", [1.3], now)  # out of the rule's scope
@@ -144,7 +145,7 @@ def test_a_gateway_offline_rule_follows_the_bridges_gateway_events(
 ) -> None:
     site = _site()
     _publish(stack, _rule("gw-down-" + site, 1, site, {"type": "gateway_offline", "after": "2s"}))
-    time.sleep(1.0)
+    rules_worker.wait_for_log(f"rule gw-down-{site} version 1 active", 15)
     off_ms = int(time.time() * 1000)
     offline = GatewayEvent.make("offline", site, "gw-01", off_ms, "test", detail="last will",
                                 identity=str(off_ms))
@@ -181,7 +182,7 @@ def test_a_backlog_replayed_late_equals_the_same_readings_live(
         ("climb-" + site, {"type": "rate", "max_rise_per_min": 30, "window": "30s"}),
     ]:
         _publish(stack, _rule(rule_id, 1, site, condition))
-    time.sleep(1.0)
+        rules_worker.wait_for_log(f"rule {rule_id} version 1 active", 15)
     t0 = int(time.time() * 1000) - 2 * 3600_000  # two hours old: a backlog after an outage
     series = _recorded_series(t0)
     live = [DeviceRecord(site, "gw-01", "live-01", i, [r]) for i, r in enumerate(series)]
